@@ -1,0 +1,1 @@
+"""onebudget: one pooled individual budget, every agency's penny accounted for."""

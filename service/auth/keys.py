@@ -1,0 +1,120 @@
+"""The service's token-signing key: one ES256 (P-256) private key kept as a JWK file.
+
+The key lives in `<data_dir>/signing-key.json`, readable by its owner only (0600). It is
+made on first start. Several processes may start at once (uvicorn workers, the CLI), so
+creation must never let two of them sign with different keys: the new key is written
+to a private temporary file and then *linked* into place, which fails if another process
+got there first; the loser throws its key away and loads the winner's.
+
+The `kid` is the key's RFC 7638 thumbprint, so it is derived from the key itself and is
+the same in every process and after every restart. Tokens name it; the JWKS publishes it,
+which leaves room to rotate keys later by publishing two.
+"""
+
+import contextlib
+import json
+import logging
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey
+
+log = logging.getLogger(__name__)
+
+KEY_FILE_NAME = "signing-key.json"
+ALGORITHM = "ES256"
+CURVE = "P-256"
+
+
+class SigningKeyError(RuntimeError):
+    """The signing-key file exists but does not hold a usable ES256 private key."""
+
+
+def load_or_create_signing_key(data_dir: Path) -> ECKey:
+    """The ES256 private key in data_dir/signing-key.json, created (mode 0600) if missing."""
+    path = data_dir / KEY_FILE_NAME
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        _create_key_file(path)
+    return _load_key_file(path)
+
+
+def public_jwks(key: ECKey) -> dict[str, list[dict[str, Any]]]:
+    """The JWK Set for /.well-known/jwks.json: the public half only, with kid, alg and use."""
+    public = key.as_dict(private=False)
+    # as_dict(private=False) drops the fields the registry marks private ("d"); check
+    # anyway, since publishing "d" would hand out the power to mint tokens.
+    public.pop("d", None)
+    public.update({"kid": _kid(key), "alg": ALGORITHM, "use": "sig"})
+    return {"keys": [dict(public)]}
+
+
+def _kid(key: ECKey) -> str:
+    """The key's id: its RFC 7638 thumbprint."""
+    return key.thumbprint()
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new private key to `path` unless another process has already done so."""
+    key = ECKey.generate_key(CURVE, private=True)
+    document = dict(key.as_dict(private=True))
+    document.update({"kid": _kid(key), "alg": ALGORITHM, "use": "sig"})
+    payload = json.dumps(document, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+
+    # mkstemp creates the file with mode 0600 from the start, so the private key is never
+    # readable by others, not even for a moment.
+    fd, temp_name = tempfile.mkstemp(prefix=".signing-key-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            # link() is atomic and refuses to overwrite: exactly one process wins.
+            os.link(temp_name, path)
+        except FileExistsError:
+            log.info("signing key created concurrently by another process; using that one")
+        except OSError:
+            # Filesystems without hard links: fall back to an atomic replace. A reader
+            # never sees a half-written file; in the rare race both keep the last one.
+            if not path.exists():
+                os.replace(temp_name, path)
+        else:
+            log.info("created token signing key %s", path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the new directory entry durable (best effort: not every platform allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _load_key_file(path: Path) -> ECKey:
+    """Read and check the key file; refuse anything but a P-256 private key."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("%s is readable by others (mode %o); it should be 0600", path, mode)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        key = ECKey.import_key(document)
+    except (OSError, ValueError, TypeError, KeyError, JoseError) as exc:
+        raise SigningKeyError(f"{path} does not hold a valid EC JWK: {exc}") from exc
+    if not key.is_private or key.curve_name != CURVE:
+        raise SigningKeyError(f"{path} must hold a {CURVE} private key for {ALGORITHM}")
+    kid = _kid(key)
+    if document.get("kid") not in (None, kid):
+        raise SigningKeyError(f"{path}: kid does not match the key's RFC 7638 thumbprint")
+    # Re-import with kid/alg/use fixed, so signing checks the key is used for ES256 only.
+    return ECKey.import_key({**document, "kid": kid, "alg": ALGORITHM, "use": "sig"})

@@ -1,0 +1,107 @@
+"""Request and response shapes for budgets and their balances."""
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import model_validator
+
+from service.api.fields import Currency, RequestModel, ResponseModel
+
+Deployment = Literal["direct_payment", "managed", "individual_service_fund", "third_party", "mixed"]
+
+
+class BudgetIn(RequestModel):
+    """A person's budget for one period; the calling agency leads it."""
+
+    person_id: uuid.UUID
+    starts_on: date
+    ends_on: date
+    currency: Currency = "GBP"
+    deployment: Deployment
+
+    @model_validator(mode="after")
+    def _period(self) -> "BudgetIn":
+        if self.ends_on < self.starts_on:
+            raise ValueError("ends_on must not be before starts_on")
+        if (self.ends_on - self.starts_on).days > 5 * 366:
+            raise ValueError("a budget period is at most five years")
+        return self
+
+
+class BudgetPatch(RequestModel):
+    """Fields of a budget the lead agency may change."""
+
+    deployment: Deployment
+
+
+class FunderIn(RequestModel):
+    """A partner agency to bring onto the budget."""
+
+    agency_id: uuid.UUID
+
+
+class FunderOut(ResponseModel):
+    """An agency funding a budget."""
+
+    budget_id: uuid.UUID
+    agency_id: uuid.UUID
+    created_at: datetime
+
+
+class Totals(ResponseModel):
+    """Money on a budget, in pence. allocated = available + pending + spent + returned."""
+
+    allocated: int
+    available: int
+    pending: int
+    spent: int
+    returned: int
+    indicative: int
+
+
+class StreamTotals(Totals):
+    """One stream's share of a budget."""
+
+    stream_id: uuid.UUID
+    agency_id: uuid.UUID
+
+
+class BudgetOut(ResponseModel):
+    """A budget with its per-stream balances."""
+
+    id: uuid.UUID
+    person_id: uuid.UUID
+    lead_agency_id: uuid.UUID
+    starts_on: date
+    ends_on: date
+    currency: str
+    deployment: Deployment
+    created_at: datetime
+    totals: Totals
+    streams: list[StreamTotals]
+
+
+class StatementOut(ResponseModel):
+    """A budget's totals and streams as they stood at `as_of`."""
+
+    budget_id: uuid.UUID
+    as_of: datetime
+    currency: str
+    totals: Totals
+    streams: list[StreamTotals]
+
+
+class TransferOut(ResponseModel):
+    """One ledger transfer, as a partner reads it."""
+
+    id: uuid.UUID
+    stream_id: uuid.UUID
+    debit_account: str
+    credit_account: str
+    amount: int
+    kind: Literal["posted", "pending", "post_pending", "void_pending"]
+    pending_id: uuid.UUID | None
+    code: str
+    reference_id: uuid.UUID | None
+    created_at: datetime

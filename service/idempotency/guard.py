@@ -1,0 +1,132 @@
+"""Idempotency-Key semantics for writes (IETF httpapi draft, as Stripe does it).
+
+Same key, same request: the first response is replayed. Same key, another request: 422.
+Same key while the first is still running: 409. Keys are scoped to the calling client.
+
+The guard takes a transaction-scoped advisory lock on (client, key) before reading the
+stored record in a *later* statement, so a request that acquires the lock right after the
+first one commits is sure to see its record. The record is written in the same
+transaction as the work, so either both happen or neither.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth.caller import Caller
+from service.auth.dependencies import Authenticated
+from service.database import SessionDep
+from service.errors import Conflict, Problem, Unprocessable
+from service.idempotency.models import IdempotencyRecord
+
+KEY_HEADER = "Idempotency-Key"
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+class MissingIdempotencyKey(Problem):
+    """A write that moves money came without an Idempotency-Key."""
+
+    status, slug, title = 400, "idempotency-key-missing", "Idempotency-Key required"
+
+
+@dataclass
+class Idempotency:
+    """The guard one request uses: `previous()` before the work, `respond()` after it."""
+
+    session: AsyncSession
+    caller: Caller
+    key: str | None
+    request_hash: str
+
+    async def previous(self) -> JSONResponse | None:
+        """Replay the stored answer, refuse a clash, or return None to go ahead."""
+        if self.key is None:
+            return None
+        lock_key = f"{self.caller.client_pk}:{self.key}"
+        locked = await self.session.scalar(
+            select(func.pg_try_advisory_xact_lock(func.hashtextextended(lock_key, 0)))
+        )
+        if not locked:
+            raise Conflict(
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+        record = await self.session.get(IdempotencyRecord, (self.caller.client_pk, self.key))
+        if record is None:
+            return None
+        if record.request_hash != self.request_hash:
+            raise Unprocessable(
+                "This Idempotency-Key was used for a different request; use a new key.",
+            )
+        headers = {**record.headers, REPLAY_HEADER: "true"}
+        return JSONResponse(record.body, status_code=record.status_code, headers=headers)
+
+    async def respond(
+        self, status_code: int, body: BaseModel, headers: dict[str, str] | None = None
+    ) -> JSONResponse:
+        """Build the response and, under a key, store it in this transaction."""
+        content = jsonable_encoder(body)
+        headers = headers or {}
+        if self.key is not None:
+            self.session.add(
+                IdempotencyRecord(
+                    client_id=self.caller.client_pk,
+                    key=self.key,
+                    request_hash=self.request_hash,
+                    status_code=status_code,
+                    body=content,
+                    headers=headers,
+                )
+            )
+            await self.session.flush()
+        return JSONResponse(content, status_code=status_code, headers=headers)
+
+
+def _fingerprint(request: Request, body: bytes) -> str:
+    """Hash of method, path and the JSON body in canonical form."""
+    try:
+        canonical: Any = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+    except (ValueError, RecursionError):
+        canonical = body.decode("utf-8", "replace")
+    material = f"{request.method} {request.url.path}\n{canonical}"
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+KeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=KEY_HEADER,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="A unique key per intended write (a UUID is good); retries reuse it.",
+    ),
+]
+
+
+async def _guard(
+    request: Request, session: SessionDep, caller: Authenticated, key: KeyHeader = None
+) -> Idempotency:
+    return Idempotency(session, caller, key, _fingerprint(request, await request.body()))
+
+
+async def required_guard(idempotency: Annotated[Idempotency, Depends(_guard)]) -> Idempotency:
+    """The guard for writes that move money: the key is required."""
+    if idempotency.key is None:
+        raise MissingIdempotencyKey(
+            f"Send an {KEY_HEADER} header (a new UUID per intended write) so a retry"
+            " can never move money twice."
+        )
+    return idempotency
+
+
+IdempotentWrite = Annotated[Idempotency, Depends(required_guard)]
+OptionallyIdempotent = Annotated[Idempotency, Depends(_guard)]

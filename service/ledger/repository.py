@@ -1,0 +1,309 @@
+"""Ledger storage: accounts, the budget lock, and posting a linked batch in one statement.
+
+Every money-moving transaction on a budget first locks the budget row (FOR NO KEY UPDATE,
+which leaves foreign-key checks unblocked). That one lock, always taken first, orders all
+writers of a budget, so concurrent spends queue instead of deadlocking; the pot CHECK
+constraint still refuses any overdraft inside the statement that moves the money.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from asyncpg.exceptions import CheckViolationError, UniqueViolationError
+from sqlalchemy import and_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from service.budgets.models import Budget
+from service.domain.errors import DomainError
+from service.domain.ledger import AccountKind, Counters, TransferKind, TransferSpec, batch_effects
+from service.domain.vocabulary import Category, Unspent
+from service.errors import NotFound
+from service.ledger.models import Account, Transfer
+from service.reach import budget_in_reach
+from service.streams.models import FundingStream
+
+
+class PendingAlreadyResolved(DomainError):
+    """A pending transfer was posted or voided already (by a concurrent request)."""
+
+
+class Overdrawn(DomainError):
+    """The database refused a transfer that would take a pot below zero."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAccounts:
+    """The ids of one stream's four accounts on one budget."""
+
+    stream_id: uuid.UUID
+    contribution: int
+    pot: int
+    spent: int
+    returned: int
+
+
+@dataclass(frozen=True, slots=True)
+class PotState:
+    """One stream's pot on a locked budget: its rules, accounts and money free to spend."""
+
+    stream_id: uuid.UUID
+    agency_id: uuid.UUID
+    name: str
+    categories: frozenset[Category] | None
+    unspent: Unspent
+    approval_threshold: int | None
+    pot_account_id: int
+    spent_account_id: int
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class LockedBudget:
+    """A budget locked for a money-moving transaction, with its pots."""
+
+    id: uuid.UUID
+    lead_agency_id: uuid.UUID
+    starts_on: date
+    ends_on: date
+    currency: str
+    pots: tuple[PotState, ...]
+
+
+async def ensure_accounts(
+    session: AsyncSession, *, budget_id: uuid.UUID, stream_id: uuid.UUID, currency: str
+) -> StreamAccounts:
+    """Open the stream's four accounts on the budget if they are not open yet."""
+    await session.execute(
+        text(
+            "INSERT INTO account (budget_id, stream_id, kind, currency, debits_pending,"
+            " debits_posted, credits_pending, credits_posted)"
+            " SELECT :budget_id, :stream_id, kind, :currency, 0, 0, 0, 0"
+            " FROM unnest(CAST(:kinds AS text[])) AS kind"
+            " ON CONFLICT (budget_id, stream_id, kind) DO NOTHING"
+        ),
+        {
+            "budget_id": budget_id,
+            "stream_id": stream_id,
+            "currency": currency,
+            "kinds": [kind.value for kind in AccountKind],
+        },
+    )
+    rows = await session.execute(
+        select(Account.kind, Account.id).where(
+            Account.budget_id == budget_id, Account.stream_id == stream_id
+        )
+    )
+    ids = {AccountKind(kind): account_id for kind, account_id in rows}
+    return StreamAccounts(
+        stream_id=stream_id,
+        contribution=ids[AccountKind.CONTRIBUTION],
+        pot=ids[AccountKind.POT],
+        spent=ids[AccountKind.SPENT],
+        returned=ids[AccountKind.RETURNED],
+    )
+
+
+async def lock_budget(
+    session: AsyncSession, *, agency_id: uuid.UUID, budget_id: uuid.UUID
+) -> LockedBudget:
+    """Lock a budget within the agency's reach and read its pots, in one round trip."""
+    pot, spent = aliased(Account), aliased(Account)
+    query = (
+        select(
+            Budget.id,
+            Budget.lead_agency_id,
+            Budget.starts_on,
+            Budget.ends_on,
+            Budget.currency,
+            FundingStream.id.label("stream_id"),
+            FundingStream.agency_id,
+            FundingStream.name,
+            FundingStream.categories,
+            FundingStream.unspent,
+            FundingStream.approval_threshold_amount,
+            pot.id.label("pot_id"),
+            (pot.credits_posted - pot.debits_posted - pot.debits_pending).label("available"),
+            spent.id.label("spent_id"),
+        )
+        .outerjoin(pot, and_(pot.budget_id == Budget.id, pot.kind == AccountKind.POT.value))
+        .outerjoin(FundingStream, FundingStream.id == pot.stream_id)
+        .outerjoin(
+            spent,
+            and_(
+                spent.budget_id == Budget.id,
+                spent.stream_id == pot.stream_id,
+                spent.kind == AccountKind.SPENT.value,
+            ),
+        )
+        .where(Budget.id == budget_id, budget_in_reach(agency_id))
+        .with_for_update(of=Budget, key_share=False, read=False)
+    )
+    rows = (await session.execute(query.execution_options(populate_existing=False))).all()
+    if not rows:
+        raise NotFound(f"No budget {budget_id} is within your reach.")
+    first = rows[0]
+    pots = tuple(
+        PotState(
+            stream_id=row.stream_id,
+            agency_id=row.agency_id,
+            name=row.name,
+            categories=frozenset(Category(c) for c in row.categories)
+            if row.categories is not None
+            else None,
+            unspent=Unspent(row.unspent),
+            approval_threshold=row.approval_threshold_amount,
+            pot_account_id=row.pot_id,
+            spent_account_id=row.spent_id,
+            available=row.available,
+        )
+        for row in rows
+        if row.pot_id is not None
+    )
+    return LockedBudget(
+        id=first.id,
+        lead_agency_id=first.lead_agency_id,
+        starts_on=first.starts_on,
+        ends_on=first.ends_on,
+        currency=first.currency,
+        pots=pots,
+    )
+
+
+_POST_BATCH = text(
+    """
+    WITH moved AS (
+        INSERT INTO transfer (id, budget_id, debit_account_id, credit_account_id, amount, kind,
+                              pending_id, code, batch_id, reference_id)
+        SELECT t.id, :budget_id, t.debit, t.credit, t.amount, t.kind, t.pending_id, t.code,
+               :batch_id, :reference_id
+        FROM unnest(CAST(:ids AS uuid[]), CAST(:debits AS bigint[]), CAST(:credits AS bigint[]),
+                    CAST(:amounts AS bigint[]), CAST(:kinds AS text[]),
+                    CAST(:pending_ids AS uuid[]), CAST(:codes AS text[]))
+             AS t(id, debit, credit, amount, kind, pending_id, code)
+        RETURNING 1
+    ), counted AS (
+        UPDATE account AS a SET
+            debits_pending = a.debits_pending + d.debits_pending,
+            debits_posted = a.debits_posted + d.debits_posted,
+            credits_pending = a.credits_pending + d.credits_pending,
+            credits_posted = a.credits_posted + d.credits_posted
+        FROM unnest(CAST(:account_ids AS bigint[]), CAST(:d_pend AS bigint[]),
+                    CAST(:d_post AS bigint[]), CAST(:c_pend AS bigint[]),
+                    CAST(:c_post AS bigint[]))
+             AS d(id, debits_pending, debits_posted, credits_pending, credits_posted)
+        WHERE a.id = d.id AND a.budget_id = :budget_id
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM moved) AS transfers, (SELECT count(*) FROM counted) AS accounts
+    """
+)
+
+
+async def post_batch(
+    session: AsyncSession,
+    *,
+    budget_id: uuid.UUID,
+    transfers: Sequence[TransferSpec],
+    reference_id: uuid.UUID | None,
+) -> None:
+    """Post a linked batch: all its transfers and counter updates in one statement, or none."""
+    deltas = batch_effects(transfers)
+    params = {
+        "budget_id": budget_id,
+        "batch_id": uuid.uuid4(),
+        "reference_id": reference_id,
+        "ids": [t.id for t in transfers],
+        "debits": [t.debit_account_id for t in transfers],
+        "credits": [t.credit_account_id for t in transfers],
+        "amounts": [t.amount for t in transfers],
+        "kinds": [t.kind.value for t in transfers],
+        "pending_ids": [t.pending_id for t in transfers],
+        "codes": [t.code for t in transfers],
+        "account_ids": list(deltas),
+        "d_pend": [c.debits_pending for c in deltas.values()],
+        "d_post": [c.debits_posted for c in deltas.values()],
+        "c_pend": [c.credits_pending for c in deltas.values()],
+        "c_post": [c.credits_posted for c in deltas.values()],
+    }
+    try:
+        async with session.begin_nested():
+            counts = (await session.execute(_POST_BATCH, params)).one()
+    except IntegrityError as exc:
+        cause = getattr(exc.orig, "__cause__", None)
+        if isinstance(cause, CheckViolationError):
+            raise Overdrawn("The money is no longer there; read the budget and retry.") from None
+        if isinstance(cause, UniqueViolationError) and "pending_id" in str(cause):
+            raise PendingAlreadyResolved(
+                "That held money was already posted or released."
+            ) from None
+        raise
+    if counts.accounts != len(deltas):
+        raise ValueError("a transfer named an account outside the budget")
+
+
+async def counters_as_of(
+    session: AsyncSession, *, budget_id: uuid.UUID, as_of: datetime
+) -> dict[tuple[uuid.UUID, AccountKind], Counters]:
+    """Every account's counters as they stood at as_of, folded from the transfers."""
+    pending = aliased(Transfer)
+    rows = await session.execute(
+        select(
+            Transfer.id,
+            Transfer.debit_account_id,
+            Transfer.credit_account_id,
+            Transfer.amount,
+            Transfer.kind,
+            Transfer.code,
+            Transfer.pending_id,
+            pending.amount.label("held"),
+        )
+        .outerjoin(pending, pending.id == Transfer.pending_id)
+        .where(Transfer.budget_id == budget_id, Transfer.created_at <= as_of)
+    )
+    specs = [
+        TransferSpec(
+            id=row.id,
+            debit_account_id=row.debit_account_id,
+            credit_account_id=row.credit_account_id,
+            amount=row.amount,
+            kind=TransferKind(row.kind),
+            code=row.code,
+            pending_id=row.pending_id,
+            pending_amount=row.held or 0,
+        )
+        for row in rows
+    ]
+    deltas = batch_effects(specs)
+    accounts = await session.execute(
+        select(Account.id, Account.stream_id, Account.kind).where(Account.budget_id == budget_id)
+    )
+    return {
+        (stream_id, AccountKind(kind)): deltas.get(account_id, Counters())
+        for account_id, stream_id, kind in accounts
+    }
+
+
+async def current_counters(
+    session: AsyncSession, *, budget_id: uuid.UUID
+) -> dict[tuple[uuid.UUID, AccountKind], Counters]:
+    """Every account's counters now, read straight from the account rows: O(streams)."""
+    rows = await session.execute(
+        select(
+            Account.stream_id,
+            Account.kind,
+            Account.debits_pending,
+            Account.debits_posted,
+            Account.credits_pending,
+            Account.credits_posted,
+        ).where(Account.budget_id == budget_id)
+    )
+    return {
+        (row.stream_id, AccountKind(row.kind)): Counters(
+            row.debits_pending, row.debits_posted, row.credits_pending, row.credits_posted
+        )
+        for row in rows
+    }

@@ -1,0 +1,28 @@
+"""Every table, imported in one place so Alembic and the tests see the whole schema."""
+
+from service.agencies.models import Agency
+from service.auth.models import OAuthClient
+from service.allocations.models import Allocation
+from service.budgets.models import Budget, BudgetFunder
+from service.idempotency.models import IdempotencyRecord
+from service.ledger.models import Account, Transfer
+from service.models_base import Base
+from service.people.models import Person
+from service.spends.models import Spend, SpendLine
+from service.streams.models import FundingStream
+
+__all__ = [
+    "Account",
+    "Agency",
+    "Allocation",
+    "Base",
+    "Budget",
+    "BudgetFunder",
+    "FundingStream",
+    "IdempotencyRecord",
+    "OAuthClient",
+    "Person",
+    "Spend",
+    "SpendLine",
+    "Transfer",
+]

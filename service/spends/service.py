@@ -1,0 +1,424 @@
+"""Spending from a budget: the pooling engine splits, the ledger moves the money.
+
+A spend locks its budget, asks the pure engine for a split over the pots it read under
+that lock, then posts the linked batch: posted transfers, or pending ones while an agency's
+approval is awaited. Commitments hold money the same way until posted, voided or expired.
+"""
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth.caller import Caller
+from service.budgets.models import Budget
+from service.domain.errors import DomainError
+from service.domain.ledger import TransferKind, TransferSpec
+from service.domain.pooling import FundingLine, SplitLine, StreamFunds, split_spend
+from service.domain.vocabulary import Category
+from service.errors import NotFound
+from service.ledger.repository import LockedBudget, lock_budget, post_batch
+from service.reach import budget_in_reach
+from service.spends.models import Spend, SpendLine
+
+SPEND_CODE, HOLD_CODE, REVERSAL_CODE, EXPIRY_CODE = "spend", "hold", "reversal", "expiry"
+
+
+class OutsidePeriod(DomainError):
+    """The spend's date is not within the budget's period."""
+
+
+class WrongState(DomainError):
+    """The spend or commitment is not in a state that allows this."""
+
+
+class NotAwaitingYou(DomainError):
+    """No part of this spend awaits the caller's agency's approval."""
+
+
+def _funds(budget: LockedBudget) -> list[StreamFunds]:
+    return [
+        StreamFunds(
+            stream_id=pot.stream_id,
+            agency_id=pot.agency_id,
+            name=pot.name,
+            categories=pot.categories,
+            unspent=pot.unspent,
+            available=pot.available,
+            approval_threshold=pot.approval_threshold,
+        )
+        for pot in budget.pots
+    ]
+
+
+async def _hold_or_pay(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    budget: LockedBudget,
+    spend: Spend,
+    lines: Sequence[FundingLine],
+    hold: bool,
+) -> list[SpendLine]:
+    """Post the batch for a new spend or commitment and record its lines."""
+    pots = {pot.stream_id: pot for pot in budget.pots}
+    transfers, rows = [], []
+    for position, line in enumerate(lines):
+        transfer = TransferSpec(
+            id=uuid.uuid5(spend.id, f"line-{position}"),
+            debit_account_id=pots[line.stream_id].pot_account_id,
+            credit_account_id=pots[line.stream_id].spent_account_id,
+            amount=line.amount,
+            kind=TransferKind.PENDING if hold else TransferKind.POSTED,
+            code=HOLD_CODE if hold else SPEND_CODE,
+        )
+        transfers.append(transfer)
+        approval = "awaiting" if line.needs_approval and spend.kind == "spend" else "not_needed"
+        rows.append(
+            SpendLine(
+                spend_id=spend.id,
+                position=position,
+                stream_id=line.stream_id,
+                agency_id=line.agency_id,
+                amount=line.amount,
+                reason=line.reason,
+                approval=approval,
+                transfer_id=transfer.id,
+            )
+        )
+    session.add(spend)
+    await session.flush()
+    await post_batch(session, budget_id=budget.id, transfers=transfers, reference_id=spend.id)
+    session.add_all(rows)
+    await session.flush()
+    return rows
+
+
+async def record_spend(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    spend_id: uuid.UUID,
+    budget_id: uuid.UUID,
+    amount: int,
+    category: Category,
+    description: str,
+    occurred_on: date,
+    payee: str | None,
+    split: Sequence[SplitLine] | None,
+) -> tuple[Spend, list[SpendLine]]:
+    """Split a spend across the budget's streams and pay it, or hold it for approval."""
+    budget = await lock_budget(session, agency_id=caller.agency_id, budget_id=budget_id)
+    if not budget.starts_on <= occurred_on <= budget.ends_on:
+        raise OutsidePeriod(
+            f"occurred_on {occurred_on} is outside the budget's period"
+            f" ({budget.starts_on} to {budget.ends_on})."
+        )
+    lines = split_spend(amount=amount, category=category, streams=_funds(budget), preferred=split)
+    awaiting = any(line.needs_approval for line in lines)
+    spend = Spend(
+        id=spend_id,
+        budget_id=budget.id,
+        kind="spend",
+        status="pending_approval" if awaiting else "posted",
+        amount=amount,
+        category=category,
+        description=description,
+        payee=payee,
+        occurred_on=occurred_on,
+        client_id=caller.client_pk,
+    )
+    rows = await _hold_or_pay(
+        session, caller, budget=budget, spend=spend, lines=lines, hold=awaiting
+    )
+    await session.refresh(spend)
+    return spend, rows
+
+
+async def record_commitment(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    commitment_id: uuid.UUID,
+    budget_id: uuid.UUID,
+    amount: int,
+    category: Category,
+    description: str,
+    expires_at: datetime,
+) -> tuple[Spend, list[SpendLine]]:
+    """Hold money for booked support, split across streams like a spend."""
+    budget = await lock_budget(session, agency_id=caller.agency_id, budget_id=budget_id)
+    if expires_at <= datetime.now(UTC):
+        raise OutsidePeriod("expires_at must be in the future.")
+    lines = split_spend(amount=amount, category=category, streams=_funds(budget))
+    commitment = Spend(
+        id=commitment_id,
+        budget_id=budget.id,
+        kind="commitment",
+        status="pending",
+        amount=amount,
+        category=category,
+        description=description,
+        expires_at=expires_at,
+        client_id=caller.client_pk,
+    )
+    rows = await _hold_or_pay(
+        session, caller, budget=budget, spend=commitment, lines=lines, hold=True
+    )
+    await session.refresh(commitment)
+    return commitment, rows
+
+
+async def get_spend(
+    session: AsyncSession, caller: Caller, spend_id: uuid.UUID, *, kind: str
+) -> tuple[Spend, list[SpendLine]]:
+    """A spend (or commitment) on a budget within reach, with its lines; or 404."""
+    spend = await session.scalar(
+        select(Spend)
+        .join(Budget, Budget.id == Spend.budget_id)
+        .where(Spend.id == spend_id, Spend.kind == kind, budget_in_reach(caller.agency_id))
+    )
+    if spend is None:
+        raise NotFound(f"No {kind} {spend_id} is within your reach.")
+    return spend, await lines_of(session, spend.id)
+
+
+async def lines_of(session: AsyncSession, spend_id: uuid.UUID) -> list[SpendLine]:
+    """A spend's lines in the order the engine chose them."""
+    rows = await session.scalars(
+        select(SpendLine).where(SpendLine.spend_id == spend_id).order_by(SpendLine.position)
+    )
+    return list(rows.all())
+
+
+async def _locked(
+    session: AsyncSession, caller: Caller, spend_id: uuid.UUID, *, kind: str
+) -> tuple[Spend, list[SpendLine], LockedBudget]:
+    """Find a spend, lock its budget, then re-read it so its state is current under the lock."""
+    spend, _ = await get_spend(session, caller, spend_id, kind=kind)
+    budget = await lock_budget(session, agency_id=caller.agency_id, budget_id=spend.budget_id)
+    await session.refresh(spend)
+    lines = await lines_of(session, spend.id)
+    for line in lines:
+        await session.refresh(line)
+    return spend, lines, budget
+
+
+async def _resolve(
+    session: AsyncSession,
+    *,
+    budget: LockedBudget,
+    spend: Spend,
+    lines: Sequence[SpendLine],
+    post_amounts: Sequence[int],
+    code: str,
+) -> None:
+    """Post (part of) each held line and release the rest, as one batch."""
+    pots = {pot.stream_id: pot for pot in budget.pots}
+    transfers = []
+    for line, posted in zip(lines, post_amounts, strict=True):
+        pot = pots[line.stream_id]
+        transfers.append(
+            TransferSpec(
+                id=uuid.uuid5(line.transfer_id, code),
+                debit_account_id=pot.pot_account_id,
+                credit_account_id=pot.spent_account_id,
+                amount=posted if posted else line.amount,
+                kind=TransferKind.POST_PENDING if posted else TransferKind.VOID_PENDING,
+                code=code,
+                pending_id=line.transfer_id,
+                pending_amount=line.amount,
+            )
+        )
+    await post_batch(session, budget_id=budget.id, transfers=transfers, reference_id=spend.id)
+
+
+async def approve_spend(
+    session: AsyncSession, caller: Caller, *, spend_id: uuid.UUID, approve: bool
+) -> tuple[Spend, list[SpendLine]]:
+    """The caller's agency approves or rejects its lines; all approved pays, any rejection frees."""
+    spend, lines, budget = await _locked(session, caller, spend_id, kind="spend")
+    if spend.status != "pending_approval":
+        raise WrongState(
+            f"This spend is {spend.status}; only a spend awaiting approval can be decided."
+        )
+    mine = [
+        line for line in lines if line.approval == "awaiting" and line.agency_id == caller.agency_id
+    ]
+    if not mine:
+        raise NotAwaitingYou("No part of this spend awaits your agency's approval.")
+    for line in mine:
+        line.approval = "approved" if approve else "rejected"
+    if not approve:
+        await _resolve(
+            session,
+            budget=budget,
+            spend=spend,
+            lines=lines,
+            post_amounts=[0] * len(lines),
+            code="rejection",
+        )
+        spend.status = "rejected"
+    elif all(line.approval != "awaiting" for line in lines):
+        await _resolve(
+            session,
+            budget=budget,
+            spend=spend,
+            lines=lines,
+            post_amounts=[line.amount for line in lines],
+            code="approval",
+        )
+        spend.status = "posted"
+    spend.version += 1
+    await session.flush()
+    return spend, lines
+
+
+async def reverse_spend(
+    session: AsyncSession, caller: Caller, *, spend_id: uuid.UUID, reversal_id: uuid.UUID
+) -> tuple[Spend, list[SpendLine]]:
+    """Return a posted spend's money to the streams that paid, in the amounts each paid."""
+    spend, lines, budget = await _locked(session, caller, spend_id, kind="spend")
+    if spend.status != "posted":
+        raise WrongState(f"This spend is {spend.status}; only a posted spend can be reversed.")
+    pots = {pot.stream_id: pot for pot in budget.pots}
+    reversal = Spend(
+        id=reversal_id,
+        budget_id=budget.id,
+        kind="reversal",
+        status="posted",
+        amount=spend.amount,
+        category=spend.category,
+        description=f"Reversal of spend {spend.id}",
+        occurred_on=spend.occurred_on,
+        reverses_id=spend.id,
+        client_id=caller.client_pk,
+    )
+    session.add(reversal)
+    await session.flush()
+    transfers, rows = [], []
+    for line in lines:
+        pot = pots[line.stream_id]
+        transfer = TransferSpec(
+            id=uuid.uuid5(reversal.id, f"line-{line.position}"),
+            debit_account_id=pot.spent_account_id,
+            credit_account_id=pot.pot_account_id,
+            amount=line.amount,
+            kind=TransferKind.POSTED,
+            code=REVERSAL_CODE,
+        )
+        transfers.append(transfer)
+        rows.append(
+            SpendLine(
+                spend_id=reversal.id,
+                position=line.position,
+                stream_id=line.stream_id,
+                agency_id=line.agency_id,
+                amount=line.amount,
+                reason="Returned to the stream that paid it.",
+                approval="not_needed",
+                transfer_id=transfer.id,
+            )
+        )
+    await post_batch(session, budget_id=budget.id, transfers=transfers, reference_id=reversal.id)
+    session.add_all(rows)
+    spend.status = "reversed"
+    spend.version += 1
+    await session.flush()
+    await session.refresh(reversal)
+    return reversal, rows
+
+
+def _share_out(amount: int, lines: Sequence[SpendLine]) -> list[int]:
+    """Pay `amount` from the held lines in the engine's order: restricted money first."""
+    shares, left = [], amount
+    for line in lines:
+        share = min(line.amount, left)
+        shares.append(share)
+        left -= share
+    return shares
+
+
+async def settle_commitment(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    commitment_id: uuid.UUID,
+    amount: int | None,
+) -> tuple[Spend, list[SpendLine]]:
+    """Post a commitment in full or part (amount), or void it (amount 0)."""
+    commitment, lines, budget = await _locked(session, caller, commitment_id, kind="commitment")
+    if (
+        commitment.status == "pending"
+        and commitment.expires_at is not None
+        and commitment.expires_at <= datetime.now(UTC)
+    ):
+        await _resolve(
+            session,
+            budget=budget,
+            spend=commitment,
+            lines=lines,
+            post_amounts=[0] * len(lines),
+            code=EXPIRY_CODE,
+        )
+        commitment.status = "expired"
+        await session.flush()
+        raise WrongState("This commitment expired; its money was released.")
+    if commitment.status != "pending":
+        raise WrongState(
+            f"This commitment is {commitment.status}; only a pending one can be settled."
+        )
+    to_post = commitment.amount if amount is None else amount
+    if to_post > commitment.amount:
+        raise WrongState(f"Cannot post more than the {commitment.amount} pence held.")
+    await _resolve(
+        session,
+        budget=budget,
+        spend=commitment,
+        lines=lines,
+        post_amounts=_share_out(to_post, lines),
+        code="post" if to_post else "void",
+    )
+    commitment.status = "posted" if to_post else "voided"
+    commitment.posted_amount = to_post
+    commitment.version += 1
+    await session.flush()
+    return commitment, lines
+
+
+async def expire_commitments(session: AsyncSession, *, now: datetime) -> int:
+    """Release every pending commitment whose time has passed; returns how many."""
+    due = (
+        await session.execute(
+            select(Spend.id, Budget.lead_agency_id)
+            .join(Budget, Budget.id == Spend.budget_id)
+            .where(Spend.kind == "commitment", Spend.status == "pending", Spend.expires_at <= now)
+            .limit(500)
+        )
+    ).all()
+    expired = 0
+    for commitment_id, lead_agency_id in due:
+        system = Caller(
+            client_pk=uuid.UUID(int=0),
+            client_id="system",
+            agency_id=lead_agency_id,
+            scopes=frozenset(),
+        )
+        commitment, lines, budget = await _locked(session, system, commitment_id, kind="commitment")
+        if commitment.status != "pending":
+            continue
+        await _resolve(
+            session,
+            budget=budget,
+            spend=commitment,
+            lines=lines,
+            post_amounts=[0] * len(lines),
+            code=EXPIRY_CODE,
+        )
+        commitment.status = "expired"
+        commitment.version += 1
+        expired += 1
+    await session.flush()
+    return expired

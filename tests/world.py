@@ -1,0 +1,106 @@
+"""A small pooled budget most API tests start from, built through the public API."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from tests.partners import Partner, PartnerFactory
+
+PERIOD = {"starts_on": "2026-04-01", "ends_on": "2027-03-31"}
+
+
+@dataclass
+class World:
+    """A council leading a budget that a housing authority also funds."""
+
+    council: Partner
+    housing: Partner
+    person_id: str
+    budget_id: str
+    care_stream: str  # council, flexible, carried forward
+    dfg_stream: str  # housing, ring-fenced to housing_adaptation, returned if unspent
+
+    def budget_path(self, tail: str = "") -> str:
+        """/v1/budgets/{id}{tail}."""
+        return f"/v1/budgets/{self.budget_id}{tail}"
+
+
+async def created(response: Any) -> dict[str, Any]:
+    """The JSON of a 201, failing loudly otherwise."""
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def make_stream(partner: Partner, **fields: Any) -> str:
+    """A stream of the partner's agency."""
+    body = {"name": "Stream", "kind": "social_care", "unspent": "carry_forward", **fields}
+    return str((await created(await partner.post("/v1/streams", body)))["id"])
+
+
+async def allocate(partner: Partner, budget_id: str, stream_id: str, amount: int) -> dict[str, Any]:
+    """A confirmed allocation."""
+    body = {"stream_id": stream_id, "amount": amount, "status": "confirmed"}
+    return await created(await partner.post(f"/v1/budgets/{budget_id}/allocations", body))
+
+
+async def make_world(
+    partners: PartnerFactory,
+    *,
+    care_amount: int = 500_000,
+    dfg_amount: int = 2_000_000,
+    dfg_threshold: int | None = None,
+) -> World:
+    """Council (flexible care money) and housing (DFG, ring-fenced) fund one budget."""
+    council = await partners(kind="council", name="Council")
+    housing = await partners(kind="housing", name="Housing")
+    person = await created(
+        await council.post(
+            "/v1/people",
+            {
+                "reference": f"P-{uuid.uuid4().hex[:6]}",
+                "name": "Sam",
+                "date_of_birth": "1980-05-01",
+            },
+        )
+    )
+    budget = await created(
+        await council.post(
+            "/v1/budgets",
+            {
+                "person_id": person["id"],
+                "currency": "GBP",
+                "deployment": "direct_payment",
+                **PERIOD,
+            },
+        )
+    )
+    await created(
+        await council.post(
+            f"/v1/budgets/{budget['id']}/funders", {"agency_id": str(housing.agency_id)}
+        )
+    )
+    care = await make_stream(council, name="Adult social care")
+    dfg = await make_stream(
+        housing,
+        name="Disabled Facilities Grant",
+        kind="housing_adaptation",
+        categories=["housing_adaptation"],
+        unspent="return",
+        cap_amount=3_000_000,
+        approval_threshold_amount=dfg_threshold,
+    )
+    await allocate(council, budget["id"], care, care_amount)
+    await allocate(housing, budget["id"], dfg, dfg_amount)
+    return World(council, housing, person["id"], budget["id"], care, dfg)
+
+
+def spend_body(amount: int, category: str = "personal_care", **extra: Any) -> dict[str, Any]:
+    """A valid spend request."""
+    return {
+        "amount": amount,
+        "category": category,
+        "description": "Support",
+        "occurred_on": "2026-06-01",
+        **extra,
+    }
