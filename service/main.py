@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 
 from service.agencies.endpoints import router as agencies_router
 from service.allocations.endpoints import router as allocations_router
@@ -45,16 +44,16 @@ def create_app(
     settings: Settings | None = None, *, database_url: str | None = None, migrate: bool = True
 ) -> FastAPI:
     """Build the application. The database is resolved and migrated when it starts."""
-    settings = settings or get_settings()
+    config: Settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = database_url or await run_in_threadpool(plain_url, settings)
+        url: str = database_url or await asyncio.to_thread(plain_url, config)
         if migrate:
-            await run_in_threadpool(upgrade, url)
-        app.state.engine = make_engine(url, pool_size=settings.db_pool_size)
+            await asyncio.to_thread(upgrade, url)
+        app.state.engine = make_engine(url, pool_size=config.db_pool_size)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
-        sweeper = asyncio.create_task(_sweep_commitments(app, settings.commitment_sweep_seconds))
+        sweeper = asyncio.create_task(_sweep_commitments(app, config.commitment_sweep_seconds))
         try:
             yield
         finally:
@@ -67,8 +66,8 @@ def create_app(
         summary="One pooled individual budget; every agency's penny accounted for.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.signing_key = load_or_create_signing_key(settings.data_dir)
+    app.state.settings = config
+    app.state.signing_key = load_or_create_signing_key(config.data_dir)
     install_problem_handlers(app)
     for router in (
         auth_router,
@@ -81,6 +80,6 @@ def create_app(
         ops_router,
     ):
         app.include_router(router)
-    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLimits, max_body_bytes=config.max_body_bytes)
     app.add_middleware(AccessLog)
     return app

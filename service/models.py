@@ -1,8 +1,8 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
 from service.agencies.models import Agency
-from service.auth.models import OAuthClient
 from service.allocations.models import Allocation
+from service.auth.models import OAuthClient
 from service.budgets.models import Budget, BudgetFunder
 from service.idempotency.models import IdempotencyRecord
 from service.ledger.models import Account, Transfer

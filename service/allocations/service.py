@@ -53,9 +53,9 @@ async def _confirm_into_ledger(
         session, budget_id=allocation.budget_id, stream_id=stream.id, currency=currency
     )
     allocated = await session.scalar(
-        select(Account.debits_posted - Account.credits_posted).where(
-            Account.id == accounts.contribution
-        )
+        select(Account.debits_posted - Account.credits_posted)
+        .where(Account.id == accounts.contribution)
+        .with_for_update(key_share=True)
     )
     _check_cap(stream, allocated=int(allocated or 0), amount=allocation.amount)
     transfer = TransferSpec(
@@ -70,7 +70,7 @@ async def _confirm_into_ledger(
         session, budget_id=allocation.budget_id, transfers=[transfer], reference_id=allocation.id
     )
     allocation.status = "confirmed"
-    allocation.confirmed_at = func.now()  # type: ignore[assignment]
+    allocation.confirmed_at = func.now()
 
 
 async def create_allocation(

@@ -72,7 +72,7 @@ def _coerce(value: Any, column: InstrumentedAttribute[Any]) -> Any:
 
 async def paginate(
     session: AsyncSession,
-    query: Select[tuple[M]],
+    query: Select[M],
     *,
     order: Sequence[InstrumentedAttribute[Any]],
     cursor: str | None,

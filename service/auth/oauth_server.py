@@ -197,6 +197,7 @@ def issue_token_response(
     """
     try:
         client_id_of(form, headers)
+        basic = basic_credentials(headers)
     except TokenRequestError as exc:
         return exc.response()
     if not form.get("grant_type"):
@@ -206,7 +207,9 @@ def issue_token_response(
     server = TokenServer(client=client, settings=settings, key=key, now=now)
     request = PreparedTokenRequest(
         form=dict(form),
-        authorization=_header(headers, "authorization"),
+        # Authlib reads only Basic credentials from this header, and crashes on some odd
+        # values (e.g. whitespace only); pass it on only once we know it is good Basic.
+        authorization=_header(headers, "authorization") if basic is not None else None,
         uri=endpoint_url(settings, TOKEN_PATH),
     )
     try:

@@ -49,7 +49,7 @@ async def _stream_agencies(
     rows = await session.execute(
         select(FundingStream.id, FundingStream.agency_id).where(FundingStream.id.in_(stream_ids))
     )
-    return {stream_id: agency_id for stream_id, agency_id in rows}
+    return dict(rows.all())
 
 
 async def summarise(

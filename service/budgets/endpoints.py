@@ -48,7 +48,7 @@ async def _budget_out(session: AsyncSession, budget: Budget) -> BudgetOut:
         starts_on=budget.starts_on,
         ends_on=budget.ends_on,
         currency=budget.currency,
-        deployment=budget.deployment,  # type: ignore[arg-type]
+        deployment=budget.deployment,
         created_at=budget.created_at,
         totals=money.totals,
         streams=money.streams,
@@ -167,7 +167,7 @@ async def get_transfers(
             debit_account=debit_kind,
             credit_account=credit_kind,
             amount=transfer.amount,
-            kind=transfer.kind,  # type: ignore[arg-type]
+            kind=transfer.kind,
             pending_id=transfer.pending_id,
             code=transfer.code,
             reference_id=transfer.reference_id,

@@ -1,9 +1,10 @@
 """Ledger storage: accounts, the budget lock, and posting a linked batch in one statement.
 
-Every money-moving transaction on a budget first locks the budget row (FOR NO KEY UPDATE,
-which leaves foreign-key checks unblocked). That one lock, always taken first, orders all
-writers of a budget, so concurrent spends queue instead of deadlocking; the pot CHECK
-constraint still refuses any overdraft inside the statement that moves the money.
+Every money-moving transaction on a budget first locks all the budget's pot accounts, in
+account id order (FOR NO KEY UPDATE, which leaves foreign-key checks unblocked). That one
+step, always taken first and in one order, queues concurrent writers of a budget instead of
+deadlocking them; the pot CHECK constraint still refuses any overdraft inside the statement
+that moves the money.
 """
 
 import uuid
@@ -110,7 +111,11 @@ async def ensure_accounts(
 async def lock_budget(
     session: AsyncSession, *, agency_id: uuid.UUID, budget_id: uuid.UUID
 ) -> LockedBudget:
-    """Lock a budget within the agency's reach and read its pots, in one round trip."""
+    """Lock a budget's pots (in account id order) and read them, in one round trip.
+
+    The pot rows themselves are locked, not just the budget row: after waiting for a lock,
+    PostgreSQL re-reads only the rows it locked, so the balances we read are the latest.
+    """
     pot, spent = aliased(Account), aliased(Account)
     query = (
         select(
@@ -129,22 +134,27 @@ async def lock_budget(
             (pot.credits_posted - pot.debits_posted - pot.debits_pending).label("available"),
             spent.id.label("spent_id"),
         )
-        .outerjoin(pot, and_(pot.budget_id == Budget.id, pot.kind == AccountKind.POT.value))
-        .outerjoin(FundingStream, FundingStream.id == pot.stream_id)
-        .outerjoin(
+        .join(Budget, Budget.id == pot.budget_id)
+        .join(FundingStream, FundingStream.id == pot.stream_id)
+        .join(
             spent,
             and_(
-                spent.budget_id == Budget.id,
+                spent.budget_id == pot.budget_id,
                 spent.stream_id == pot.stream_id,
                 spent.kind == AccountKind.SPENT.value,
             ),
         )
-        .where(Budget.id == budget_id, budget_in_reach(agency_id))
-        .with_for_update(of=Budget, key_share=False, read=False)
+        .where(
+            pot.budget_id == budget_id,
+            pot.kind == AccountKind.POT.value,
+            budget_in_reach(agency_id),
+        )
+        .order_by(pot.id)
+        .with_for_update(of=pot, key_share=True)
     )
-    rows = (await session.execute(query.execution_options(populate_existing=False))).all()
+    rows = (await session.execute(query)).all()
     if not rows:
-        raise NotFound(f"No budget {budget_id} is within your reach.")
+        return await _budget_without_pots(session, agency_id=agency_id, budget_id=budget_id)
     first = rows[0]
     pots = tuple(
         PotState(
@@ -161,7 +171,6 @@ async def lock_budget(
             available=row.available,
         )
         for row in rows
-        if row.pot_id is not None
     )
     return LockedBudget(
         id=first.id,
@@ -170,6 +179,25 @@ async def lock_budget(
         ends_on=first.ends_on,
         currency=first.currency,
         pots=pots,
+    )
+
+
+async def _budget_without_pots(
+    session: AsyncSession, *, agency_id: uuid.UUID, budget_id: uuid.UUID
+) -> LockedBudget:
+    """A reachable budget no stream has allocated to yet (nothing to lock), or 404."""
+    budget = await session.scalar(
+        select(Budget).where(Budget.id == budget_id, budget_in_reach(agency_id))
+    )
+    if budget is None:
+        raise NotFound(f"No budget {budget_id} is within your reach.")
+    return LockedBudget(
+        id=budget.id,
+        lead_agency_id=budget.lead_agency_id,
+        starts_on=budget.starts_on,
+        ends_on=budget.ends_on,
+        currency=budget.currency,
+        pots=(),
     )
 
 

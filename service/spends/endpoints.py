@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import APIRouter, Response
 
@@ -62,7 +63,7 @@ register_domain_error(NotAwaitingYou, 403, "not-awaiting-you", "Not awaiting you
 register_domain_error(Overdrawn, 409, "overdrawn", "The money is no longer there")
 register_domain_error(PendingAlreadyResolved, 409, "already-resolved", "Already resolved")
 
-REFUSALS = {
+REFUSALS: dict[int | str, dict[str, Any]] = {
     409: {"description": "Not possible in the current state, or the same key is in flight"},
     422: {"description": "Invalid, or refused by the rules (e.g. insufficient-funds)"},
 }

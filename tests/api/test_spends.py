@@ -221,7 +221,8 @@ class TestCommitments:
         assert posted.status_code == 200, posted.text
         assert posted.json()["posted_amount"] == 45_000
         totals = (await world.council.get(world.budget_path())).json()["totals"]
-        assert (totals["pending"], totals["spent"], totals["available"]) == (0, 45_000, 55_000 + 2_000_000)
+        moved = (totals["pending"], totals["spent"], totals["available"])
+        assert moved == (0, 45_000, 55_000 + 2_000_000)
 
     async def test_a_voided_commitment_frees_everything(self, partners: PartnerFactory) -> None:
         world = await make_world(partners, care_amount=100_000)
