@@ -108,6 +108,9 @@ def _load_key_file(path: Path) -> ECKey:
         log.warning("%s is readable by others (mode %o); it should be 0600", path, mode)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(document, dict):
+            # joserfc would try to read a non-object as PEM/DER bytes, with a baffling error.
+            raise ValueError("not a JSON object")
         key = ECKey.import_key(document)
     except (OSError, ValueError, TypeError, KeyError, JoseError) as exc:
         raise SigningKeyError(f"{path} does not hold a valid EC JWK: {exc}") from exc

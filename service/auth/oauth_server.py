@@ -196,6 +196,8 @@ def issue_token_response(
     there is no such client; `now` fixes the clock for tests.
     """
     try:
+        # The endpoint has made these checks already; repeated so this function is safe
+        # on its own (tests, other callers).
         client_id_of(form, headers)
         basic = basic_credentials(headers)
     except TokenRequestError as exc:

@@ -1,0 +1,215 @@
+"""A hypothesis state machine drives the real API over random money moves on one budget.
+
+After every step the ledger's invariants are checked in the database and against a model:
+debits equal credits; no pot below zero; every spent penny sits on a line of a stream
+whose rules allowed the category; allocated = available + pending + spent + returned;
+and the API's totals match what the model expects.
+"""
+
+import asyncio
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+from asgi_lifespan import LifespanManager
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from sqlalchemy.engine import make_url
+
+from service.config import Settings
+from service.main import create_app
+from tests.partners import PartnerFactory
+from tests.world import World, make_world, spend_body
+
+CATEGORIES = ["personal_care", "housing_adaptation", "respite", "equipment"]
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    """Random allocations, spends, commitments, approvals and reversals on one budget."""
+
+    template_url: str
+    server_url: str
+    data_dir: Any
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.stack: list[Any] = []
+        self.posted: dict[str, int] = {}  # spend id -> amount, posted and not reversed
+        self.awaiting: dict[str, int] = {}  # spend id -> amount, awaiting approval
+        self.held: dict[str, int] = {}  # commitment id -> amount held
+        self.allocated = 0
+        self.spent = 0
+
+    def run(self, coroutine: Any) -> Any:
+        return self.loop.run_until_complete(coroutine)
+
+    @initialize()
+    def start(self) -> None:
+        self.run(self._start())
+
+    async def _start(self) -> None:
+        self.db_name = f"onebudget_state_{uuid.uuid4().hex[:10]}"
+        template = make_url(self.template_url).database
+        admin = await asyncpg.connect(_dsn(self.server_url))
+        await admin.execute(f'CREATE DATABASE "{self.db_name}" TEMPLATE "{template}"')
+        await admin.close()
+        url = make_url(self.server_url).set(database=self.db_name).render_as_string(False)
+        self.db_url = url
+        app = create_app(
+            Settings(data_dir=self.data_dir, commitment_sweep_seconds=3600),
+            database_url=url,
+            migrate=False,
+        )
+        self.lifespan = LifespanManager(app)
+        await self.lifespan.__aenter__()
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+        self.world: World = await make_world(
+            PartnerFactory(app=app, client=self.http),
+            care_amount=50_000,
+            dfg_amount=80_000,
+            dfg_threshold=30_000,
+        )
+        self.allocated = 130_000
+        self.conn = await asyncpg.connect(_dsn(url))
+
+    def teardown(self) -> None:
+        if hasattr(self, "conn"):
+            self.run(self._stop())
+        self.loop.close()
+
+    async def _stop(self) -> None:
+        await self.conn.close()
+        await self.http.aclose()
+        await self.lifespan.__aexit__(None, None, None)
+        admin = await asyncpg.connect(_dsn(self.server_url))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        await admin.close()
+
+    @rule(amount=st.integers(1, 40_000))
+    def allocate(self, amount: int) -> None:
+        body = {"stream_id": self.world.care_stream, "amount": amount, "status": "confirmed"}
+        response = self.run(self.world.council.post(self.world.budget_path("/allocations"), body))
+        assert response.status_code == 201, response.text
+        self.allocated += amount
+
+    @rule(amount=st.integers(1, 60_000), category=st.sampled_from(CATEGORIES))
+    def spend(self, amount: int, category: str) -> None:
+        response = self.run(
+            self.world.council.post(self.world.budget_path("/spends"), spend_body(amount, category))
+        )
+        assert response.status_code in (201, 422), response.text
+        if response.status_code == 201:
+            spend = response.json()
+            if spend["status"] == "posted":
+                self.posted[spend["id"]] = amount
+                self.spent += amount
+            else:
+                self.awaiting[spend["id"]] = amount
+        else:
+            assert response.json()["type"].endswith("/insufficient-funds")
+
+    @precondition(lambda self: self.awaiting)
+    @rule(data=st.data(), approve=st.booleans())
+    def decide(self, data: st.DataObject, approve: bool) -> None:
+        spend_id = data.draw(st.sampled_from(sorted(self.awaiting)))
+        verb = "approve" if approve else "reject"
+        response = self.run(self.world.housing.post(f"/v1/spends/{spend_id}/{verb}"))
+        assert response.status_code == 200, response.text
+        amount = self.awaiting.pop(spend_id)
+        if approve:
+            self.posted[spend_id] = amount
+            self.spent += amount
+
+    @precondition(lambda self: self.posted)
+    @rule(data=st.data())
+    def reverse(self, data: st.DataObject) -> None:
+        spend_id = data.draw(st.sampled_from(sorted(self.posted)))
+        response = self.run(self.world.council.post(f"/v1/spends/{spend_id}/reverse"))
+        assert response.status_code == 201, response.text
+        self.spent -= self.posted.pop(spend_id)
+
+    @rule(amount=st.integers(1, 30_000))
+    def commit(self, amount: int) -> None:
+        body = {
+            "amount": amount,
+            "category": "respite",
+            "description": "Booked",
+            "expires_at": "2030-01-01T00:00:00Z",
+        }
+        response = self.run(self.world.council.post(self.world.budget_path("/commitments"), body))
+        assert response.status_code in (201, 422), response.text
+        if response.status_code == 201:
+            self.held[response.json()["id"]] = amount
+
+    @precondition(lambda self: self.held)
+    @rule(data=st.data(), share=st.integers(0, 100))
+    def settle(self, data: st.DataObject, share: int) -> None:
+        commitment_id = data.draw(st.sampled_from(sorted(self.held)))
+        held = self.held.pop(commitment_id)
+        paid = held * share // 100
+        path = f"/v1/commitments/{commitment_id}/" + ("post" if paid else "void")
+        response = self.run(self.world.council.post(path, {"amount": paid} if paid else None))
+        assert response.status_code == 200, response.text
+        self.spent += paid
+
+    @invariant()
+    def books_balance(self) -> None:
+        if not hasattr(self, "conn"):
+            return
+        row = self.run(
+            self.conn.fetchrow(
+                "SELECT sum(debits_posted) dp, sum(credits_posted) cp, sum(debits_pending) dq,"
+                " sum(credits_pending) cq, min(credits_posted - debits_posted - debits_pending)"
+                " FILTER (WHERE kind = 'pot') AS lowest_pot FROM account"
+            )
+        )
+        assert row["dp"] == row["cp"] and row["dq"] == row["cq"]
+        assert row["lowest_pot"] >= 0
+        wrong = self.run(
+            self.conn.fetchval(
+                "SELECT count(*) FROM spend_line l JOIN spend s ON s.id = l.spend_id"
+                " JOIN funding_stream f ON f.id = l.stream_id"
+                " WHERE s.kind <> 'reversal' AND f.categories IS NOT NULL"
+                " AND NOT s.category = ANY(f.categories)"
+            )
+        )
+        assert wrong == 0
+        unsplit = self.run(
+            self.conn.fetchval(
+                "SELECT count(*) FROM spend s WHERE s.amount <>"
+                " (SELECT sum(amount) FROM spend_line l WHERE l.spend_id = s.id)"
+            )
+        )
+        assert unsplit == 0
+
+    @invariant()
+    def api_totals_match_the_model(self) -> None:
+        if not hasattr(self, "world"):
+            return
+        totals = self.run(self.world.council.get(self.world.budget_path())).json()["totals"]
+        assert totals["allocated"] == self.allocated
+        assert totals["spent"] == self.spent
+        assert totals["pending"] == sum(self.awaiting.values()) + sum(self.held.values())
+        parts = totals["available"] + totals["pending"] + totals["spent"] + totals["returned"]
+        assert totals["allocated"] == parts
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def test_ledger_state_machine(template_url: str, server_url: str, data_dir: Any) -> None:
+    LedgerMachine.template_url = template_url
+    LedgerMachine.server_url = server_url
+    LedgerMachine.data_dir = data_dir
+    run = LedgerMachine.TestCase
+    run.settings = settings(
+        max_examples=12,
+        stateful_step_count=15,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    run().runTest()
