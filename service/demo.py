@@ -42,7 +42,8 @@ from service.streams.service import create_stream
 COUNCIL = "Riverside Council — Adult Social Care"
 CLIENTS_FILE = "demo-clients.json"
 PERIOD = (date(2026, 4, 1), date(2027, 3, 31))  # the UK financial year
-COMMITMENTS_EXPIRE_AT = datetime(2027, 1, 31, 23, 59, tzinfo=UTC)
+# Commitments are held for ten weeks from loading, so the demo never starts already expired.
+COMMITMENT_HOLD = timedelta(weeks=10)
 # Held for the loading transaction, so two servers started together load the world once.
 _LOCK_KEY = 0x0DE0_0B0D
 
@@ -77,7 +78,7 @@ class PersonSpec:
     deployment: Deployment
     allocations: tuple[tuple[str, int, str], ...]  # (agency kind, pence, status)
     purchases: tuple[Purchase, ...]
-    commitment: tuple[Category, int, str]  # held until COMMITMENTS_EXPIRE_AT
+    commitment: tuple[Category, int, str]  # held for COMMITMENT_HOLD
 
 
 def _four_weekly(first: date, count: int) -> tuple[date, ...]:
@@ -362,7 +363,7 @@ async def _load_person(
         amount=amount,
         category=category,
         description=description,
-        expires_at=COMMITMENTS_EXPIRE_AT,
+        expires_at=datetime.now(UTC) + COMMITMENT_HOLD,
     )
 
 

@@ -48,7 +48,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url: str = database_url or await asyncio.to_thread(plain_url, config)
+        url = database_url
+        if url is None:
+            url = await asyncio.to_thread(plain_url, config)
         if migrate:
             await asyncio.to_thread(upgrade, url)
         app.state.engine = make_engine(url, pool_size=config.db_pool_size)
