@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.domain.errors import DomainError
@@ -19,6 +20,42 @@ log = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://onebudget.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemDocument(BaseModel):
+    """RFC 9457 problem details; some problems add fields (errors, eligible_amount, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+def _problem_response_doc(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "model": ProblemDocument,
+        "content": {
+            PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}
+        },
+    }
+
+
+# Answers any /v1 operation may give; each route adds its own refusals.
+COMMON_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: _problem_response_doc("Bad request (e.g. a missing Idempotency-Key or a bad cursor)"),
+    401: _problem_response_doc("Missing, expired or invalid access token"),
+    403: _problem_response_doc("The token lacks a scope, or the agency may not do this"),
+    404: _problem_response_doc("Not found, or outside your agency's reach"),
+    409: _problem_response_doc("Conflicts with the current state, or the same key is in flight"),
+    412: _problem_response_doc("If-Match does not name the current version"),
+    413: _problem_response_doc("Body over 1 MiB"),
+    415: _problem_response_doc("Body is not JSON"),
+    422: _problem_response_doc("Invalid payload, or refused by a funding rule"),
+    428: _problem_response_doc("If-Match required"),
+}
 
 
 class Problem(Exception):

@@ -15,7 +15,7 @@ from service.auth.keys import load_or_create_signing_key
 from service.budgets.endpoints import router as budgets_router
 from service.config import Settings, get_settings
 from service.database import make_engine, make_sessionmaker, plain_url
-from service.errors import install_problem_handlers
+from service.errors import COMMON_PROBLEMS, install_problem_handlers
 from service.migrate import upgrade
 from service.ops.endpoints import router as ops_router
 from service.ops.middleware import AccessLog, RequestLimits
@@ -71,17 +71,17 @@ def create_app(
     app.state.settings = config
     app.state.signing_key = load_or_create_signing_key(config.data_dir)
     install_problem_handlers(app)
+    app.include_router(auth_router)
+    app.include_router(ops_router)
     for router in (
-        auth_router,
         agencies_router,
         streams_router,
         people_router,
         budgets_router,
         allocations_router,
         spends_router,
-        ops_router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=COMMON_PROBLEMS)
     app.add_middleware(RequestLimits, max_body_bytes=config.max_body_bytes)
     app.add_middleware(AccessLog)
     return app

@@ -31,7 +31,6 @@ register_domain_error(AlreadyConfirmed, 409, "already-confirmed", "Already confi
     "/v1/budgets/{budget_id}/allocations",
     status_code=201,
     response_model=AllocationOut,
-    responses={422: {"description": "Invalid, or over the stream's cap"}},
 )
 async def post_allocation(
     budget_id: uuid.UUID,
@@ -57,7 +56,6 @@ async def post_allocation(
 @router.post(
     "/v1/allocations/{allocation_id}/confirm",
     response_model=AllocationOut,
-    responses={409: {"description": "Already confirmed"}, 422: {"description": "Over cap"}},
 )
 async def post_confirm(
     allocation_id: uuid.UUID,

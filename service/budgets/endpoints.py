@@ -93,7 +93,7 @@ async def get_one_budget(
     return await _budget_out(session, budget)
 
 
-@router.patch("/{budget_id}", response_model=BudgetOut, responses={403: {}, 412: {}, 428: {}})
+@router.patch("/{budget_id}", response_model=BudgetOut)
 async def patch_budget(
     budget_id: uuid.UUID,
     body: BudgetPatch,
@@ -110,7 +110,7 @@ async def patch_budget(
     return await _budget_out(session, budget)
 
 
-@router.post("/{budget_id}/funders", status_code=201, response_model=FunderOut, responses={403: {}})
+@router.post("/{budget_id}/funders", status_code=201, response_model=FunderOut)
 async def post_funder(
     budget_id: uuid.UUID,
     body: FunderIn,
