@@ -19,6 +19,7 @@ from service.errors import COMMON_PROBLEMS, install_problem_handlers
 from service.migrate import upgrade
 from service.ops.endpoints import router as ops_router
 from service.ops.middleware import AccessLog, RequestLimits
+from service.ops.retry import RetryConflicts
 from service.people.endpoints import router as people_router
 from service.spends.endpoints import router as spends_router
 from service.spends.service import expire_commitments
@@ -82,6 +83,8 @@ def create_app(
         spends_router,
     ):
         app.include_router(router, responses=COMMON_PROBLEMS)
+    # Outermost last: access log, then limits, then the retry of conflicted transactions.
+    app.add_middleware(RetryConflicts)
     app.add_middleware(RequestLimits, max_body_bytes=config.max_body_bytes)
     app.add_middleware(AccessLog)
     return app
