@@ -22,22 +22,27 @@ What it measures, all on that one database in one run:
    /v1/budgets/{id}/spends (1 to 500 pence, personal_care, a fresh Idempotency-Key each) for N
    seconds: (a) "spread", a random budget of the B per request; (b) "hot", all on one budget.
    Only 201 answers count; any other answer is counted by status. Spends/s, p50 and p99.
+   Every timed phase follows an uncounted warm-up (--warmup, default 1 s); the service's
+   database pool is C (+C overflow).
 3. The ceiling: the same ledger transaction issued straight from asyncpg (no HTTP, no
    SQLAlchemy) on C connections for the same time over the same budgets: per spend, one
-   transaction that locks the budget with the very statement service.ledger.repository.
-   lock_budget builds (captured and compiled at run time, so it follows the service's code),
-   runs the pooling engine (split_spend), inserts the spend row, posts the transfers and
-   counter updates with post_batch's own _POST_BATCH statement and parameters, inserts the
-   spend_line rows and the idempotency record. The ratio service/ceiling says how much of
-   the database's capacity the service's spend path turns into served spends.
+   transaction that takes the budget's row locks and reads its pots with the very statement
+   service.ledger.repository.lock_budget builds (captured and compiled at run time, so it
+   follows the service's code; the summary prints its FOR ... clause), runs the pooling
+   engine (split_spend), inserts the spend row, posts the transfers and counter updates with
+   post_batch's own _POST_BATCH statement and parameters, then inserts the spend_line rows
+   and the idempotency record: BEGIN + 5 statements + COMMIT. The ratio service/ceiling
+   says how much of what the database can do the service's spend path turns into spends.
 4. Balance reads: p50 and p99 of GET /v1/budgets/{id} on a budget with 1,000 transfers and
    on one with --history transfers (default 100,000; seeded with _POST_BATCH statements of
    5,000 transfers each), read alternately, one at a time, after a warm-up. Balances come
    from account counters, so the two should cost the same.
 
-CPU shares (server process, this benchmark process, and the rest of the machine, mostly
-PostgreSQL) are read from /proc for each timed phase: on a 2-core machine the load
-generator competes with the service for CPU, so read the HTTP figures with that in mind.
+CPU use (% of one core) of the server process, this benchmark process, the PostgreSQL
+backends serving the benchmark's database, and everything else on the machine is read
+from /proc for each timed phase ("cpu srv/bench/pg/other"): on a 2-core machine the load
+generator competes with the service for CPU, and "other" shows anything else running
+meanwhile (e.g. a test suite), which makes the figures lower than they should be.
 
 Nothing is written to the repository; everything is printed. All traffic goes to
 127.0.0.1 (and the database); every request loop is bounded in time and in count.
@@ -158,15 +163,22 @@ def with_database(url: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class CpuSample:
-    """CPU seconds used so far: the whole machine (busy), the server, and this process."""
+    """CPU seconds used so far: the machine (busy), the server, this process, our backends."""
 
     wall: float
     machine: float
     server: float
     client: float
+    database: dict[int, float]
+    processes: dict[int, tuple[str, float]]
+    server_pid: int
 
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+BACKENDS = (
+    "SELECT pid FROM pg_stat_activity"
+    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
 
 
 def _machine_busy() -> float:
@@ -189,11 +201,56 @@ def _process_cpu(pid: int | None) -> float:
     return (int(stat[11]) + int(stat[12])) / _TICK
 
 
-def cpu_sample(server_pid: int | None) -> CpuSample:
-    """Now, in CPU seconds."""
-    return CpuSample(
-        time.perf_counter(), _machine_busy(), _process_cpu(server_pid), time.process_time()
-    )
+def _all_processes() -> dict[int, tuple[str, float]]:
+    """Every process's name and CPU seconds, to name what else ran during a phase."""
+    found: dict[int, tuple[str, float]] = {}
+    with contextlib.suppress(OSError):
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                text = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name = text[text.find("(") + 1 : text.rfind(")")]
+            stat = text.rsplit(")", 1)[1].split()
+            found[int(entry.name)] = (name, (int(stat[11]) + int(stat[12])) / _TICK)
+    return found
+
+
+async def machine_load_of_others(seconds: float = 1.0) -> float:
+    """Percent of one core that other processes used over the next `seconds`."""
+    machine, own, wall = _machine_busy(), time.process_time(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    elapsed = time.perf_counter() - wall
+    used = (_machine_busy() - machine) - (time.process_time() - own)
+    return max(used, 0.0) / elapsed * 100
+
+
+class CpuMeter:
+    """Samples the CPU of the server process, this process, and our database's backends.
+
+    The backends are the PostgreSQL processes serving the benchmark's database (found in
+    pg_stat_activity; the server is on this machine, as DATABASE_URL is 127.0.0.1 or the
+    embedded one). "Other" is what is left of the machine's busy time: PostgreSQL's
+    background writers, the kernel, and any other process running meanwhile.
+    """
+
+    def __init__(self, server_pid: int, monitor: Any) -> None:
+        self.server_pid = server_pid
+        self.monitor = monitor
+
+    async def sample(self) -> CpuSample:
+        pids = [row["pid"] for row in await self.monitor.fetch(BACKENDS)]
+        return CpuSample(
+            time.perf_counter(),
+            _machine_busy(),
+            _process_cpu(self.server_pid),
+            time.process_time(),
+            {pid: _process_cpu(pid) for pid in pids},
+            _all_processes(),
+            self.server_pid,
+        )
 
 
 @dataclass(frozen=True)
@@ -202,23 +259,41 @@ class CpuShare:
 
     server: float
     client: float
-    rest: float
+    database: float
+    other: float
     machine: float
+    top_others: tuple[tuple[str, float], ...]
 
     @classmethod
     def between(cls, start: CpuSample, end: CpuSample) -> "CpuShare":
         wall = max(end.wall - start.wall, 1e-9)
         server = (end.server - start.server) / wall * 100
         client = (end.client - start.client) / wall * 100
+        used = sum(cpu - start.database.get(pid, 0.0) for pid, cpu in end.database.items())
+        database = used / wall * 100
         machine = (end.machine - start.machine) / wall * 100
-        return cls(server, client, max(machine - server - client, 0.0), machine)
+        other = max(machine - server - client - database, 0.0)
+        ours = {*start.database, *end.database, end.server_pid, os.getpid()}
+        others: dict[str, float] = {}
+        for pid, (name, cpu) in end.processes.items():
+            if pid not in ours:
+                before = start.processes.get(pid, (name, 0.0))[1]
+                others[name] = others.get(name, 0.0) + (cpu - before) / wall * 100
+        ranked = sorted(others.items(), key=lambda item: item[1], reverse=True)
+        top = tuple((name, share) for name, share in ranked[:3] if share >= 1)
+        return cls(server, client, database, other, machine, top)
 
     def describe(self) -> str:
         cores = os.cpu_count() or 1
         return (
             f"cpu (% of one core): server {self.server:.0f}, bench {self.client:.0f},"
-            f" rest (PostgreSQL, other) {self.rest:.0f}; machine {self.machine:.0f}/{cores * 100}"
+            f" our PostgreSQL backends {self.database:.0f}, other {self.other:.0f}"
+            f" ({', '.join(f'{n} {v:.0f}' for n, v in self.top_others) or 'nothing named'});"
+            f" machine {self.machine:.0f} of {cores * 100}"
         )
+
+    def short(self) -> str:
+        return f"{self.server:.0f}/{self.client:.0f}/{self.database:.0f}/{self.other:.0f}"
 
 
 # --- results ----------------------------------------------------------------------------
@@ -257,19 +332,18 @@ async def timed_phase(
     *,
     workers: Sequence[Callable[[], Awaitable[str | None]]],
     seconds: float,
-    server_pid: int | None,
-    report: bool,
+    meter: CpuMeter | None,
 ) -> PhaseResult:
     """Run each worker's one-spend function in a loop until the time (or the count) is up.
 
     A worker returns None for a success or a short failure label. Latency is kept for
-    successes only.
+    successes only. With a meter, the phase is measured and reported (not a warm-up).
     """
     cap = max(1, int(seconds * REQUEST_CAP_PER_SECOND))
     issued = 0
     started = time.perf_counter()
     deadline = started + seconds
-    before = cpu_sample(server_pid)
+    before = await meter.sample() if meter is not None else None
 
     async def loop(one: Callable[[], Awaitable[str | None]]) -> None:
         nonlocal issued
@@ -294,7 +368,7 @@ async def timed_phase(
                 f" ({result.ok / elapsed:,.0f}/s), {sum(result.failures.values())} failed"
             )
 
-    ticker = asyncio.create_task(reporter()) if report else None
+    ticker = asyncio.create_task(reporter()) if meter is not None else None
     try:
         await asyncio.gather(*(loop(one) for one in workers))
     finally:
@@ -303,8 +377,8 @@ async def timed_phase(
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
     result.seconds = time.perf_counter() - started
-    if report:
-        result.cpu = CpuShare.between(before, cpu_sample(server_pid))
+    if meter is not None and before is not None:
+        result.cpu = CpuShare.between(before, await meter.sample())
     return result
 
 
@@ -786,6 +860,7 @@ class Outcome:
     checks: list[str] = field(default_factory=list)
     lock_clause: str = ""
     setup_seconds: float = 0.0
+    others_before: float = 0.0
 
 
 def allocation_amount(args: argparse.Namespace) -> int:
@@ -801,6 +876,7 @@ async def http_spend_phase(
     budget_ids: Sequence[str],
     args: argparse.Namespace,
     committed: Counter[str],
+    meter: CpuMeter,
 ) -> PhaseResult:
     """C keep-alive clients POSTing spends on random budgets of budget_ids; warm-up first."""
     limits = httpx.Limits(
@@ -837,20 +913,10 @@ async def http_spend_phase(
 
         workers = [one] * args.concurrency
         if args.warmup > 0:
-            await timed_phase(
-                PhaseResult(name),
-                workers=workers,
-                seconds=args.warmup,
-                server_pid=None,
-                report=False,
-            )
+            await timed_phase(PhaseResult(name), workers=workers, seconds=args.warmup, meter=None)
         say(f"measure: {name} for {args.seconds:g}s, {args.concurrency} clients")
         return await timed_phase(
-            PhaseResult(name),
-            workers=workers,
-            seconds=args.seconds,
-            server_pid=server.process.pid,
-            report=True,
+            PhaseResult(name), workers=workers, seconds=args.seconds, meter=meter
         )
 
 
@@ -861,7 +927,7 @@ async def ceiling_phase(
     budget_ids: Sequence[uuid.UUID],
     args: argparse.Namespace,
     committed: Counter[str],
-    server_pid: int,
+    meter: CpuMeter,
 ) -> PhaseResult:
     """C asyncpg connections, each issuing the spend transaction in a loop; warm-up first."""
     rng = random.Random(name)
@@ -877,18 +943,18 @@ async def ceiling_phase(
 
     workers = [worker(conn) for conn in connections]
     if args.warmup > 0:
-        await timed_phase(
-            PhaseResult(name), workers=workers, seconds=args.warmup, server_pid=None, report=False
-        )
+        await timed_phase(PhaseResult(name), workers=workers, seconds=args.warmup, meter=None)
     say(f"measure: {name} for {args.seconds:g}s, {len(connections)} connections")
-    return await timed_phase(
-        PhaseResult(name), workers=workers, seconds=args.seconds, server_pid=server_pid, report=True
-    )
+    return await timed_phase(PhaseResult(name), workers=workers, seconds=args.seconds, meter=meter)
 
 
 async def run(args: argparse.Namespace, server_url: str, work_dir: Path, outcome: Outcome) -> None:
     """Create the database, run every phase, and drop the database whatever happens."""
     name = f"onebudget_bench_{os.getpid()}"
+    outcome.others_before = await machine_load_of_others()
+    say(
+        f"machine: other processes used {outcome.others_before:.0f}% of one core in the last second"
+    )
     admin = await asyncpg.connect(
         with_database(server_url, make_url(server_url).database or "postgres")
     )
@@ -919,7 +985,9 @@ async def run_on(args: argparse.Namespace, url: str, work_dir: Path, outcome: Ou
     server = await start_server(url, work_dir, pool)
     say(f"server: ready at {server.base_url} (pid {server.process.pid}, db pool {pool}+{pool})")
     connections: list[Any] = []
+    monitor = await asyncpg.connect(url)
     try:
+        meter = CpuMeter(server.process.pid, monitor)
         limits = httpx.Limits(
             max_connections=args.concurrency, max_keepalive_connections=args.concurrency
         )
@@ -950,22 +1018,21 @@ async def run_on(args: argparse.Namespace, url: str, work_dir: Path, outcome: Ou
             api = Api(api_http, token)
             for label, budget_ids in (("service spread", spread), ("service hot", [hot])):
                 outcome.phases[label] = await http_spend_phase(
-                    label, server, api, budget_ids, args, committed
+                    label, server, api, budget_ids, args, committed, meter
                 )
                 report_phase(outcome.phases[label])
 
             lock = await capture_lock_statement()
             outcome.lock_clause = lock.lock_clause
             ceiling = Ceiling(lock, partner)
-            dsn = with_database(url, make_url(url).database or "")
-            connections = [await asyncpg.connect(dsn) for _ in range(args.concurrency)]
+            connections = [await asyncpg.connect(url) for _ in range(args.concurrency)]
             spread_ids = [uuid.UUID(b) for b in spread]
             for label, budget_ids_u in (
                 ("ceiling spread", spread_ids),
                 ("ceiling hot", [uuid.UUID(hot)]),
             ):
                 outcome.phases[label] = await ceiling_phase(
-                    label, ceiling, connections, budget_ids_u, args, committed, server.process.pid
+                    label, ceiling, connections, budget_ids_u, args, committed, meter
                 )
                 report_phase(outcome.phases[label])
 
@@ -985,7 +1052,7 @@ async def run_on(args: argparse.Namespace, url: str, work_dir: Path, outcome: Ou
         ):
             say(f"server log (last lines):\n{server.log_tail()}")
     finally:
-        for conn in connections:
+        for conn in [*connections, monitor]:
             with contextlib.suppress(Exception):
                 await conn.close(timeout=5)
         server.stop()
@@ -1035,20 +1102,21 @@ def print_summary(args: argparse.Namespace, outcome: Outcome) -> None:
         f" phase after {args.warmup:g}s warm-up; {args.budgets:,} spread budgets"
     )
     say(f"ceiling lock (lock_budget's own statement): {outcome.lock_clause}")
+    say(f"setup: {args.budgets + 3:,} budgets through the API in {outcome.setup_seconds:.1f}s")
+    say(
+        f"other processes before start: {outcome.others_before:.0f}% of one core;"
+        f" cpu columns: % of one core (server / bench / our PostgreSQL backends / other)"
+    )
     say(line)
     say(
         f"{'spends':<18}{'spends/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'ok':>9}"
-        f"  {'cpu srv/bench/rest %':<22}failures"
+        f"  {'cpu srv/bench/pg/other':<24}failures"
     )
     for result in outcome.phases.values():
-        cpu = (
-            f"{result.cpu.server:.0f}/{result.cpu.client:.0f}/{result.cpu.rest:.0f}"
-            if result.cpu
-            else "-"
-        )
+        cpu = result.cpu.short() if result.cpu else "-"
         say(
             f"{result.name:<18}{result.rate:>10,.0f}{result.p(50):>9.2f}{result.p(99):>9.2f}"
-            f"{result.ok:>9,}  {cpu:<22}{result.failure_text()}"
+            f"{result.ok:>9,}  {cpu:<24}{result.failure_text()}"
         )
     for case in ("spread", "hot"):
         service, ceiling = (

@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,18 +24,20 @@ def _fail(message: str) -> int:
     return 2
 
 
-async def _in_transaction(
-    settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]]
-) -> Any:
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
     """Run work in one committed transaction on the configured (or embedded) database."""
     url = plain_url(settings)
-    upgrade(url)
-    engine = make_engine(url, pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as session, session.begin():
-            return await work(session)
-    finally:
-        await engine.dispose()
+    upgrade(url)  # Alembic runs its own event loop, so before ours starts
+
+    async def run() -> Any:
+        engine = make_engine(url, pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
 
 
 def _agencies_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -45,7 +48,7 @@ def _agencies_add(settings: Settings, args: argparse.Namespace) -> int:
         return {"id": str(agency.id), "name": agency.name, "kind": agency.kind}
 
     try:
-        print(json.dumps(asyncio.run(_in_transaction(settings, work))))
+        print(json.dumps(_in_transaction(settings, work)))
     except ValueError as exc:
         return _fail(str(exc))
     return 0
@@ -66,7 +69,7 @@ def _clients_add(settings: Settings, args: argparse.Namespace) -> int:
         return {"client_id": client.client_id, "client_secret": secret, "scope": client.scope}
 
     try:
-        print(json.dumps(asyncio.run(_in_transaction(settings, work))))
+        print(json.dumps(_in_transaction(settings, work)))
     except (ValueError, LookupError) as exc:
         return _fail(f"{exc} (list agencies with GET /v1/agencies, or add one)")
     return 0
@@ -90,6 +93,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
         load_demo(settings, url)
     app = create_app(settings, database_url=url, migrate=False)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets
+    # atexit run, which detaches from the embedded PostgreSQL (stopped when the last exits).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0
 

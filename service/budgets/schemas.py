@@ -49,7 +49,7 @@ class FunderOut(ResponseModel):
     created_at: datetime
 
 
-class Totals(ResponseModel):
+class Money(ResponseModel):
     """Money on a budget, in pence. allocated = available + pending + spent + returned."""
 
     allocated: int
@@ -60,11 +60,16 @@ class Totals(ResponseModel):
     indicative: int
 
 
-class StreamTotals(Totals):
-    """One stream's share of a budget."""
+class Totals(Money):
+    """The whole budget's money."""
+
+
+class StreamTotals(Money):
+    """One stream's share of a budget, named so the person can tell their streams apart."""
 
     stream_id: uuid.UUID
     agency_id: uuid.UUID
+    name: str
 
 
 class BudgetOut(ResponseModel):
