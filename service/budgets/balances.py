@@ -1,8 +1,12 @@
-"""Budget balances: per stream and in total, now (from account rows) or as of a past time."""
+"""Budget balances: per stream and in total, now (from account rows) or as of a past time.
+
+A page of budgets costs the same three queries as one budget: counters, indicative money,
+and the streams' owners and names.
+"""
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +18,9 @@ from service.budgets.schemas import StreamTotals, Totals
 from service.domain.ledger import AccountKind, Counters, StreamBalance, stream_balance
 from service.streams.models import FundingStream
 
+# Account counters of one budget, keyed by (stream, account kind).
+BudgetCounters = Mapping[tuple[uuid.UUID, AccountKind], Counters]
+
 
 @dataclass(frozen=True, slots=True)
 class Balances:
@@ -24,11 +31,11 @@ class Balances:
 
 
 async def _indicative(
-    session: AsyncSession, budget_id: uuid.UUID, as_of: datetime | None
-) -> dict[uuid.UUID, int]:
-    """Indicative money per stream: allocated but not (yet, at as_of) confirmed."""
-    query = select(Allocation.stream_id, func.sum(Allocation.amount)).where(
-        Allocation.budget_id == budget_id
+    session: AsyncSession, budget_ids: Collection[uuid.UUID], as_of: datetime | None
+) -> dict[uuid.UUID, dict[uuid.UUID, int]]:
+    """Indicative money per budget and stream: allocated but not (at as_of) confirmed."""
+    query = select(Allocation.budget_id, Allocation.stream_id, func.sum(Allocation.amount)).where(
+        Allocation.budget_id.in_(budget_ids)
     )
     if as_of is None:
         query = query.where(Allocation.status == "indicative")
@@ -37,8 +44,11 @@ async def _indicative(
             Allocation.created_at <= as_of,
             or_(Allocation.confirmed_at.is_(None), Allocation.confirmed_at > as_of),
         )
-    rows = await session.execute(query.group_by(Allocation.stream_id))
-    return {stream_id: int(total) for stream_id, total in rows}
+    rows = await session.execute(query.group_by(Allocation.budget_id, Allocation.stream_id))
+    found: dict[uuid.UUID, dict[uuid.UUID, int]] = defaultdict(dict)
+    for budget_id, stream_id, total in rows:
+        found[budget_id][stream_id] = int(total)
+    return found
 
 
 async def _stream_owners(
@@ -57,34 +67,46 @@ async def _stream_owners(
 
 async def summarise(
     session: AsyncSession,
+    counters: Mapping[uuid.UUID, BudgetCounters],
     *,
-    budget_id: uuid.UUID,
-    counters: Mapping[tuple[uuid.UUID, AccountKind], Counters],
     as_of: datetime | None = None,
+) -> dict[uuid.UUID, Balances]:
+    """Turn each budget's account counters into its totals and per-stream balances."""
+    indicative = await _indicative(session, list(counters), as_of)
+    stream_ids = {stream for budget in counters.values() for stream, _ in budget}
+    stream_ids |= {stream for budget in indicative.values() for stream in budget}
+    owners = await _stream_owners(session, stream_ids)
+    return {
+        budget_id: _balances(accounts, indicative.get(budget_id, {}), owners)
+        for budget_id, accounts in counters.items()
+    }
+
+
+def _balances(
+    counters: BudgetCounters,
+    indicative: Mapping[uuid.UUID, int],
+    owners: Mapping[uuid.UUID, tuple[uuid.UUID, str]],
 ) -> Balances:
-    """Turn account counters into the budget's totals and per-stream balances."""
     by_stream: dict[uuid.UUID, dict[AccountKind, Counters]] = defaultdict(dict)
     for (stream_id, kind), value in counters.items():
         by_stream[stream_id][kind] = value
-    indicative = await _indicative(session, budget_id, as_of)
-    stream_ids = set(by_stream) | set(indicative)
-    owners = await _stream_owners(session, stream_ids)
     streams = []
-    total, total_indicative = StreamBalance(), 0
-    for stream_id in sorted(stream_ids, key=str):
+    total = StreamBalance()
+    for stream_id in sorted(set(by_stream) | set(indicative), key=str):
         balance = stream_balance(by_stream.get(stream_id, {}))
         total = total + balance
-        total_indicative += indicative.get(stream_id, 0)
+        agency_id, name = owners[stream_id]
         streams.append(
             StreamTotals(
                 stream_id=stream_id,
-                agency_id=owners[stream_id][0],
-                name=owners[stream_id][1],
+                agency_id=agency_id,
+                name=name,
                 indicative=indicative.get(stream_id, 0),
                 **_fields(balance),
             )
         )
-    return Balances(totals=Totals(indicative=total_indicative, **_fields(total)), streams=streams)
+    totals = Totals(indicative=sum(indicative.values()), **_fields(total))
+    return Balances(totals=totals, streams=streams)
 
 
 def _fields(balance: StreamBalance) -> dict[str, int]:

@@ -1,6 +1,7 @@
 """/v1/budgets: individual budgets, their funders, balances, statements and transfers."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.api.etags import check_if_match, etag
 from service.api.pagination import Cursor, Limit, Page
 from service.auth.dependencies import BudgetsRead, BudgetsWrite, LedgerRead
+from service.budgets.balances import Balances
 from service.budgets.models import Budget
 from service.budgets.schemas import (
     BudgetIn,
@@ -40,7 +42,15 @@ register_domain_error(NotLeadAgency, 403, "not-lead-agency", "Not the lead agenc
 
 
 async def _budget_out(session: AsyncSession, budget: Budget) -> BudgetOut:
-    money = await balances(session, budget_id=budget.id)
+    return (await _budgets_out(session, [budget]))[0]
+
+
+async def _budgets_out(session: AsyncSession, budgets: Sequence[Budget]) -> list[BudgetOut]:
+    money = await balances(session, budget_ids=[budget.id for budget in budgets])
+    return [_shape(budget, money[budget.id]) for budget in budgets]
+
+
+def _shape(budget: Budget, money: Balances) -> BudgetOut:
     return BudgetOut(
         id=budget.id,
         person_id=budget.person_id,
@@ -80,7 +90,7 @@ async def get_budgets(
     rows, next_cursor = await list_budgets(
         session, caller, person_id=person_id, cursor=cursor, limit=limit
     )
-    return Page(items=[await _budget_out(session, row) for row in rows], next_cursor=next_cursor)
+    return Page(items=await _budgets_out(session, rows), next_cursor=next_cursor)
 
 
 @router.get("/{budget_id}", response_model=BudgetOut)

@@ -1,6 +1,7 @@
 """Budgets: creating them, bringing funders in, and reading balances and history."""
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import select
@@ -97,10 +98,11 @@ async def add_funder(
     return funder
 
 
-async def balances(session: AsyncSession, *, budget_id: uuid.UUID) -> Balances:
-    """The budget's balances now, from the account counters (cost independent of history)."""
-    counters = await current_counters(session, budget_id=budget_id)
-    return await summarise(session, budget_id=budget_id, counters=counters)
+async def balances(
+    session: AsyncSession, *, budget_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Balances]:
+    """Budgets' balances now, from the account counters (cost independent of history)."""
+    return await summarise(session, await current_counters(session, budget_ids=budget_ids))
 
 
 async def balances_as_of(
@@ -108,7 +110,7 @@ async def balances_as_of(
 ) -> Balances:
     """The budget's balances as they stood at as_of, from the transfers."""
     counters = await counters_as_of(session, budget_id=budget_id, as_of=as_of)
-    return await summarise(session, budget_id=budget_id, counters=counters, as_of=as_of)
+    return (await summarise(session, {budget_id: counters}, as_of=as_of))[budget_id]
 
 
 async def list_transfers(
