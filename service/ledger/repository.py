@@ -257,9 +257,9 @@ async def post_batch(
         "c_pend": [c.credits_pending for c in deltas.values()],
         "c_post": [c.credits_posted for c in deltas.values()],
     }
+    # No savepoint: a refused batch aborts the whole request transaction anyway.
     try:
-        async with session.begin_nested():
-            counts = (await session.execute(_POST_BATCH, params)).one()
+        counts = (await session.execute(_POST_BATCH, params)).one()
     except IntegrityError as exc:
         cause = getattr(exc.orig, "__cause__", None)
         if isinstance(cause, CheckViolationError):

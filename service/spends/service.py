@@ -133,7 +133,6 @@ async def record_spend(
     rows = await _hold_or_pay(
         session, caller, budget=budget, spend=spend, lines=lines, hold=awaiting
     )
-    await session.refresh(spend)
     return spend, rows
 
 
@@ -167,7 +166,6 @@ async def record_commitment(
     rows = await _hold_or_pay(
         session, caller, budget=budget, spend=commitment, lines=lines, hold=True
     )
-    await session.refresh(commitment)
     return commitment, rows
 
 
