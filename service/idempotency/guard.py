@@ -18,7 +18,7 @@ from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.caller import Caller
@@ -59,7 +59,19 @@ class Idempotency:
                 "A request with this Idempotency-Key is still being processed; retry shortly.",
                 headers={"Retry-After": "1"},
             )
-        record = await self.session.get(IdempotencyRecord, (self.caller.client_pk, self.key))
+        record = (
+            await self.session.execute(
+                select(
+                    IdempotencyRecord.request_hash,
+                    IdempotencyRecord.status_code,
+                    IdempotencyRecord.body,
+                    IdempotencyRecord.headers,
+                ).where(
+                    IdempotencyRecord.client_id == self.caller.client_pk,
+                    IdempotencyRecord.key == self.key,
+                )
+            )
+        ).one_or_none()
         if record is None:
             return None
         if record.request_hash != self.request_hash:
@@ -76,8 +88,8 @@ class Idempotency:
         content = jsonable_encoder(body)
         headers = headers or {}
         if self.key is not None:
-            self.session.add(
-                IdempotencyRecord(
+            await self.session.execute(
+                insert(IdempotencyRecord).values(
                     client_id=self.caller.client_pk,
                     key=self.key,
                     request_hash=self.request_hash,
@@ -86,7 +98,6 @@ class Idempotency:
                     headers=headers,
                 )
             )
-            await self.session.flush()
         return JSONResponse(content, status_code=status_code, headers=headers)
 
 

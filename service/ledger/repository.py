@@ -11,9 +11,10 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from asyncpg.exceptions import CheckViolationError, UniqueViolationError
-from sqlalchemy import and_, select, text
+from sqlalchemy import Select, and_, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -108,16 +109,10 @@ async def ensure_accounts(
     )
 
 
-async def lock_budget(
-    session: AsyncSession, *, agency_id: uuid.UUID, budget_id: uuid.UUID
-) -> LockedBudget:
-    """Lock a budget's pots (in account id order) and read them, in one round trip.
-
-    The pot rows themselves are locked, not just the budget row: after waiting for a lock,
-    PostgreSQL re-reads only the rows it locked, so the balances we read are the latest.
-    """
+def _lock_pots_statement() -> Select[*tuple[Any, ...]]:
+    """The statement lock_budget runs, built once: building it costs more than running it."""
     pot, spent = aliased(Account), aliased(Account)
-    query = (
+    return (
         select(
             Budget.id,
             Budget.lead_agency_id,
@@ -145,14 +140,31 @@ async def lock_budget(
             ),
         )
         .where(
-            pot.budget_id == budget_id,
+            pot.budget_id == bindparam("budget_id"),
             pot.kind == AccountKind.POT.value,
-            budget_in_reach(agency_id),
+            budget_in_reach(bindparam("agency_id")),
         )
         .order_by(pot.id)
         .with_for_update(of=pot, key_share=True)
     )
-    rows = (await session.execute(query)).all()
+
+
+_LOCK_POTS = _lock_pots_statement()
+
+
+async def lock_budget(
+    session: AsyncSession, *, agency_id: uuid.UUID, budget_id: uuid.UUID
+) -> LockedBudget:
+    """Lock a budget's pots (in account id order) and read them, in one round trip.
+
+    The pot rows themselves are locked, not just the budget row: after waiting for a lock,
+    PostgreSQL re-reads only the rows it locked, so the balances we read are the latest.
+    """
+    # Parameters go to execute, not .params(): the statement object, and so its memoized
+    # cache key, stays the same from call to call.
+    rows = (
+        await session.execute(_LOCK_POTS, {"budget_id": budget_id, "agency_id": agency_id})
+    ).all()
     if not rows:
         return await _budget_without_pots(session, agency_id=agency_id, budget_id=budget_id)
     first = rows[0]

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.caller import Caller
@@ -88,12 +88,31 @@ async def _hold_or_pay(
                 transfer_id=transfer.id,
             )
         )
-    session.add(spend)
-    await session.flush()
+    await insert_spend(session, spend)
     await post_batch(session, budget_id=budget.id, transfers=transfers, reference_id=spend.id)
-    session.add_all(rows)
-    await session.flush()
+    await insert_lines(session, rows)
     return rows
+
+
+async def insert_spend(session: AsyncSession, spend: Spend) -> None:
+    """Insert a new spend with one Core statement (a unit-of-work flush costs far more CPU)."""
+    spend.version = 1
+    values = {
+        column.key: getattr(spend, column.key)
+        for column in Spend.__table__.columns
+        if getattr(spend, column.key) is not None
+    }
+    spend.created_at = (
+        await session.execute(insert(Spend).values(values).returning(Spend.created_at))
+    ).scalar_one()
+
+
+async def insert_lines(session: AsyncSession, lines: Sequence[SpendLine]) -> None:
+    """Insert a spend's lines in one statement."""
+    columns = [column.key for column in SpendLine.__table__.columns]
+    await session.execute(
+        insert(SpendLine), [{key: getattr(line, key) for key in columns} for line in lines]
+    )
 
 
 async def record_spend(
@@ -294,8 +313,7 @@ async def reverse_spend(
         reverses_id=spend.id,
         client_id=caller.client_pk,
     )
-    session.add(reversal)
-    await session.flush()
+    await insert_spend(session, reversal)
     transfers, rows = [], []
     for line in lines:
         pot = pots[line.stream_id]
@@ -321,11 +339,10 @@ async def reverse_spend(
             )
         )
     await post_batch(session, budget_id=budget.id, transfers=transfers, reference_id=reversal.id)
-    session.add_all(rows)
+    await insert_lines(session, rows)
     spend.status = "reversed"
     spend.version += 1
     await session.flush()
-    await session.refresh(reversal)
     return reversal, rows
 
 
