@@ -27,14 +27,14 @@ What it measures, all on that one database in one run:
 3. The ceiling: the same ledger transaction issued straight from asyncpg (no HTTP, no
    SQLAlchemy) on C connections for the same time over the same budgets: per spend, one
    transaction that takes the budget's row locks and reads its pots with the very statement
-   service.ledger.repository.lock_budget builds (captured and compiled at run time, so it
+   service.ledger.repository.lock_budget runs (LOCK_POTS, compiled at run time, so it
    follows the service's code; the summary prints its FOR ... clause), runs the pooling
    engine (split_spend), inserts the spend row, posts the transfers and counter updates with
-   post_batch's own _POST_BATCH statement and parameters, then inserts the spend_line rows
+   post_batch's own POST_BATCH statement and parameters, then inserts the spend_line rows
    and the idempotency record: BEGIN + 5 statements + COMMIT. The ratio service/ceiling
    says how much of what the database can do the service's spend path turns into spends.
 4. Balance reads: p50 and p99 of GET /v1/budgets/{id} on a budget with 1,000 transfers and
-   on one with --history transfers (default 100,000; seeded with _POST_BATCH statements of
+   on one with --history transfers (default 100,000; seeded with POST_BATCH statements of
    5,000 transfers each), read alternately, one at a time, after a warm-up. Balances come
    from account counters, so the two should cost the same.
 
@@ -68,13 +68,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 import asyncpg
 import httpx
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -82,10 +81,10 @@ from service.agencies.service import create_agency
 from service.auth.caller import SCOPES
 from service.auth.service import create_client
 from service.database import make_engine, make_sessionmaker, start_embedded
-from service.domain.ledger import TransferKind, TransferSpec, batch_effects
+from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import StreamFunds, split_spend
 from service.domain.vocabulary import Category, Unspent
-from service.ledger.repository import _POST_BATCH, lock_budget
+from service.ledger.repository import LOCK_POTS, POST_BATCH, batch_params
 from service.migrate import upgrade
 from service.spends.endpoints import NAMESPACE
 from service.spends.service import SPEND_CODE
@@ -562,38 +561,26 @@ async def make_budgets(
 # --- the ceiling: the spend transaction straight from asyncpg ----------------------------
 
 
-class _Captured(Exception):
-    def __init__(self, statement: ClauseElement) -> None:
-        super().__init__("captured")
-        self.statement = statement
-
-
-class _CapturingSession:
-    """Stands in for AsyncSession: records the first statement executed and stops there."""
-
-    async def execute(self, statement: ClauseElement, *args: object, **kwargs: object) -> NoReturn:
-        raise _Captured(statement)
-
-
 _DIALECT = cast(Callable[[], Dialect], PGDialect_asyncpg)()
 
 
-def compile_for_asyncpg(clause: ClauseElement) -> tuple[str, list[str], SQLCompiler]:
-    """SQL with $n parameters, the parameter names in $n order, and the compiled form."""
+def compile_for_asyncpg(clause: ClauseElement) -> tuple[str, list[str]]:
+    """SQL with $n parameters, and the parameter names in $n order."""
     compiled = cast(SQLCompiler, clause.compile(dialect=_DIALECT))
-    return str(compiled), list(compiled.positiontup or []), compiled
+    return str(compiled), list(compiled.positiontup or [])
 
 
 @dataclass(frozen=True)
 class LockStatement:
-    """lock_budget's statement compiled for asyncpg, with which $n is the budget or agency."""
+    """lock_budget's own statement (LOCK_POTS) compiled for asyncpg."""
 
     sql: str
-    slots: tuple[tuple[str, Any], ...]  # ("budget", None), ("agency", None), ("value", v)
+    names: tuple[str, ...]
+    constants: dict[str, Any]
 
     def args(self, budget_id: uuid.UUID, agency_id: uuid.UUID) -> list[Any]:
-        values = {"budget": budget_id, "agency": agency_id}
-        return [values[slot] if slot in values else value for slot, value in self.slots]
+        values = {**self.constants, "budget_id": budget_id, "agency_id": agency_id}
+        return [values[name] for name in self.names]
 
     @property
     def lock_clause(self) -> str:
@@ -603,55 +590,25 @@ class LockStatement:
 
 
 async def capture_lock_statement() -> LockStatement:
-    """Have the service's lock_budget build its statement, and compile it for asyncpg."""
-    budget_marker, agency_marker = uuid.uuid4(), uuid.uuid4()
-    session = cast(AsyncSession, _CapturingSession())
-    try:
-        await lock_budget(session, agency_id=agency_marker, budget_id=budget_marker)
-    except _Captured as captured:
-        sql, names, compiled = compile_for_asyncpg(captured.statement)
-        values = compiled.construct_params() or {}
-    else:
-        raise BenchError("lock_budget executed nothing; cannot build the ceiling")
-    slots: list[tuple[str, Any]] = []
-    for name in names:
-        value = values[name]
-        if value == budget_marker:
-            slots.append(("budget", None))
-        elif value == agency_marker:
-            slots.append(("agency", None))
-        else:
-            slots.append(("value", value))
-    if ("budget", None) not in slots:
-        raise BenchError(f"cannot find the budget id among lock_budget's parameters: {names}")
-    return LockStatement(sql, tuple(slots))
+    """Compile the service's lock statement for asyncpg, with its literal parameters."""
+    compiled = LOCK_POTS.compile(dialect=_DIALECT)
+    names = tuple(compiled.positiontup or [])
+    constants = {
+        name: value
+        for name, value in compiled.construct_params({"budget_id": None, "agency_id": None}).items()
+        if name not in ("budget_id", "agency_id")
+    }
+    return LockStatement(str(compiled), names, constants)
 
 
-POST_BATCH_SQL, POST_BATCH_NAMES, _ = compile_for_asyncpg(_POST_BATCH)
+POST_BATCH_SQL, POST_BATCH_NAMES = compile_for_asyncpg(POST_BATCH)
 
 
 def post_batch_args(
     budget_id: uuid.UUID, transfers: Sequence[TransferSpec], reference_id: uuid.UUID | None
 ) -> list[Any]:
-    """The parameters post_batch gives _POST_BATCH, in $n order."""
-    deltas = batch_effects(transfers)
-    params: dict[str, Any] = {
-        "budget_id": budget_id,
-        "batch_id": uuid.uuid4(),
-        "reference_id": reference_id,
-        "ids": [t.id for t in transfers],
-        "debits": [t.debit_account_id for t in transfers],
-        "credits": [t.credit_account_id for t in transfers],
-        "amounts": [t.amount for t in transfers],
-        "kinds": [t.kind.value for t in transfers],
-        "pending_ids": [t.pending_id for t in transfers],
-        "codes": [t.code for t in transfers],
-        "account_ids": list(deltas),
-        "d_pend": [c.debits_pending for c in deltas.values()],
-        "d_post": [c.debits_posted for c in deltas.values()],
-        "c_pend": [c.credits_pending for c in deltas.values()],
-        "c_post": [c.credits_posted for c in deltas.values()],
-    }
+    """The parameters post_batch gives POST_BATCH, in $n order."""
+    params = batch_params(budget_id=budget_id, transfers=transfers, reference_id=reference_id)
     return [params[name] for name in POST_BATCH_NAMES]
 
 

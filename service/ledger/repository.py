@@ -149,7 +149,7 @@ def _lock_pots_statement() -> Select[*tuple[Any, ...]]:
     )
 
 
-_LOCK_POTS = _lock_pots_statement()
+LOCK_POTS = _lock_pots_statement()
 
 
 async def lock_budget(
@@ -163,7 +163,7 @@ async def lock_budget(
     # Parameters go to execute, not .params(): the statement object, and so its memoized
     # cache key, stays the same from call to call.
     rows = (
-        await session.execute(_LOCK_POTS, {"budget_id": budget_id, "agency_id": agency_id})
+        await session.execute(LOCK_POTS, {"budget_id": budget_id, "agency_id": agency_id})
     ).all()
     if not rows:
         return await _budget_without_pots(session, agency_id=agency_id, budget_id=budget_id)
@@ -213,7 +213,7 @@ async def _budget_without_pots(
     )
 
 
-_POST_BATCH = text(
+POST_BATCH = text(
     """
     WITH moved AS (
         INSERT INTO transfer (id, budget_id, debit_account_id, credit_account_id, amount, kind,
@@ -251,8 +251,29 @@ async def post_batch(
     reference_id: uuid.UUID | None,
 ) -> None:
     """Post a linked batch: all its transfers and counter updates in one statement, or none."""
+    params = batch_params(budget_id=budget_id, transfers=transfers, reference_id=reference_id)
+    # No savepoint: a refused batch aborts the whole request transaction anyway.
+    try:
+        counts = (await session.execute(POST_BATCH, params)).one()
+    except IntegrityError as exc:
+        cause = getattr(exc.orig, "__cause__", None)
+        if isinstance(cause, CheckViolationError):
+            raise Overdrawn("The money is no longer there; read the budget and retry.") from None
+        if isinstance(cause, UniqueViolationError) and "pending_id" in str(cause):
+            raise PendingAlreadyResolved(
+                "That held money was already posted or released."
+            ) from None
+        raise
+    if counts.accounts != len(params["account_ids"]):
+        raise ValueError("a transfer named an account outside the budget")
+
+
+def batch_params(
+    *, budget_id: uuid.UUID, transfers: Sequence[TransferSpec], reference_id: uuid.UUID | None
+) -> dict[str, Any]:
+    """The parameters of POST_BATCH for a checked linked batch."""
     deltas = batch_effects(transfers)
-    params = {
+    return {
         "budget_id": budget_id,
         "batch_id": uuid.uuid4(),
         "reference_id": reference_id,
@@ -269,20 +290,6 @@ async def post_batch(
         "c_pend": [c.credits_pending for c in deltas.values()],
         "c_post": [c.credits_posted for c in deltas.values()],
     }
-    # No savepoint: a refused batch aborts the whole request transaction anyway.
-    try:
-        counts = (await session.execute(_POST_BATCH, params)).one()
-    except IntegrityError as exc:
-        cause = getattr(exc.orig, "__cause__", None)
-        if isinstance(cause, CheckViolationError):
-            raise Overdrawn("The money is no longer there; read the budget and retry.") from None
-        if isinstance(cause, UniqueViolationError) and "pending_id" in str(cause):
-            raise PendingAlreadyResolved(
-                "That held money was already posted or released."
-            ) from None
-        raise
-    if counts.accounts != len(deltas):
-        raise ValueError("a transfer named an account outside the budget")
 
 
 async def counters_as_of(
