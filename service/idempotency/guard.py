@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.caller import Caller
@@ -29,6 +28,15 @@ from service.idempotency.models import IdempotencyRecord
 
 KEY_HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
+
+
+# Built once, parameters bound at execute: these run on every write that moves money.
+_RECORDS = IdempotencyRecord.metadata.tables[IdempotencyRecord.__tablename__]
+_TRY_LOCK = select(func.pg_try_advisory_xact_lock(func.hashtextextended(bindparam("lock_key"), 0)))
+_FIND_RECORD = select(
+    _RECORDS.c.request_hash, _RECORDS.c.status_code, _RECORDS.c.body, _RECORDS.c.headers
+).where(_RECORDS.c.client_id == bindparam("client_id"), _RECORDS.c.key == bindparam("key"))
+_INSERT_RECORD = insert(_RECORDS)
 
 
 class MissingIdempotencyKey(Problem):
@@ -51,27 +59,16 @@ class Idempotency:
         if self.key is None:
             return None
         lock_key = f"{self.caller.client_pk}:{self.key}"
-        locked = await self.session.scalar(
-            select(func.pg_try_advisory_xact_lock(func.hashtextextended(lock_key, 0)))
-        )
+        locked = await self.session.scalar(_TRY_LOCK, {"lock_key": lock_key})
         if not locked:
             raise Conflict(
                 "A request with this Idempotency-Key is still being processed; retry shortly.",
                 headers={"Retry-After": "1"},
             )
-        record = (
-            await self.session.execute(
-                select(
-                    IdempotencyRecord.request_hash,
-                    IdempotencyRecord.status_code,
-                    IdempotencyRecord.body,
-                    IdempotencyRecord.headers,
-                ).where(
-                    IdempotencyRecord.client_id == self.caller.client_pk,
-                    IdempotencyRecord.key == self.key,
-                )
-            )
-        ).one_or_none()
+        found = await self.session.execute(
+            _FIND_RECORD, {"client_id": self.caller.client_pk, "key": self.key}
+        )
+        record = found.one_or_none()
         if record is None:
             return None
         if record.request_hash != self.request_hash:
@@ -85,18 +82,19 @@ class Idempotency:
         self, status_code: int, body: BaseModel, headers: dict[str, str] | None = None
     ) -> JSONResponse:
         """Build the response and, under a key, store it in this transaction."""
-        content = jsonable_encoder(body)
+        content = body.model_dump(mode="json")
         headers = headers or {}
         if self.key is not None:
             await self.session.execute(
-                insert(IdempotencyRecord).values(
-                    client_id=self.caller.client_pk,
-                    key=self.key,
-                    request_hash=self.request_hash,
-                    status_code=status_code,
-                    body=content,
-                    headers=headers,
-                )
+                _INSERT_RECORD,
+                {
+                    "client_id": self.caller.client_pk,
+                    "key": self.key,
+                    "request_hash": self.request_hash,
+                    "status_code": status_code,
+                    "body": content,
+                    "headers": headers,
+                },
             )
         return JSONResponse(content, status_code=status_code, headers=headers)
 
