@@ -29,9 +29,9 @@ What it measures, all on that one database in one run:
    transaction that takes the budget's row locks and reads its pots with the very statement
    service.ledger.repository.lock_budget runs (LOCK_POTS, compiled at run time, so it
    follows the service's code; the summary prints its FOR ... clause), runs the pooling
-   engine (split_spend), inserts the spend row, posts the transfers and counter updates with
-   post_batch's own POST_BATCH statement and parameters, then inserts the spend_line rows
-   and the idempotency record: BEGIN + 5 statements + COMMIT. The ratio service/ceiling
+   engine (split_spend), writes the spend row, its lines, its transfers and the counter
+   updates with the service's own RECORD statement and parameters (one statement), then
+   the idempotency record: BEGIN + 3 statements + COMMIT. The ratio service/ceiling
    says how much of what the database can do the service's spend path turns into spends.
 4. Balance reads: p50 and p99 of GET /v1/budgets/{id} on a budget with 1,000 transfers and
    on one with --history transfers (default 100,000; seeded with POST_BATCH statements of
@@ -87,7 +87,8 @@ from service.domain.vocabulary import Category, Unspent
 from service.ledger.repository import LOCK_POTS, POST_BATCH, batch_params
 from service.migrate import upgrade
 from service.spends.endpoints import NAMESPACE
-from service.spends.service import SPEND_CODE
+from service.spends.models import Spend, SpendLine
+from service.spends.service import RECORD, SPEND_CODE, record_params
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STARTS_ON, ENDS_ON = date(2026, 4, 1), date(2027, 3, 31)
@@ -612,19 +613,7 @@ def post_batch_args(
     return [params[name] for name in POST_BATCH_NAMES]
 
 
-INSERT_SPEND = """
-INSERT INTO spend (id, budget_id, kind, status, amount, posted_amount, category, description,
-                   payee, occurred_on, expires_at, reverses_id, client_id, version)
-VALUES ($1, $2, 'spend', $3, $4, NULL, $5, $6, NULL, $7, NULL, NULL, $8, 1)
-RETURNING created_at
-"""
-INSERT_LINES = """
-INSERT INTO spend_line (spend_id, position, stream_id, agency_id, amount, reason, approval,
-                        transfer_id)
-SELECT $1, t.position, t.stream_id, t.agency_id, t.amount, t.reason, t.approval, t.transfer_id
-FROM unnest($2::int[], $3::uuid[], $4::uuid[], $5::bigint[], $6::text[], $7::text[],
-            $8::uuid[]) AS t(position, stream_id, agency_id, amount, reason, approval, transfer_id)
-"""
+RECORD_SQL, RECORD_NAMES = compile_for_asyncpg(RECORD)
 INSERT_IDEMPOTENCY = """
 INSERT INTO idempotency_record (client_id, key, request_hash, status_code, body, headers)
 VALUES ($1, $2, $3, 201, $4::jsonb, '{}'::jsonb)
@@ -678,17 +667,6 @@ class Ceiling:
             lines = split_spend(amount=amount, category=CATEGORY, streams=funds)
             awaiting = any(line.needs_approval for line in lines)
             status = "pending_approval" if awaiting else "posted"
-            created_at = await conn.fetchval(
-                INSERT_SPEND,
-                spend_id,
-                budget_id,
-                status,
-                amount,
-                CATEGORY.value,
-                DESCRIPTION,
-                OCCURRED_ON,
-                self.partner.client_pk,
-            )
             transfers = [
                 TransferSpec(
                     id=uuid.uuid5(spend_id, f"line-{position}"),
@@ -700,26 +678,40 @@ class Ceiling:
                 )
                 for position, line in enumerate(lines)
             ]
-            counts = await conn.fetchrow(
-                POST_BATCH_SQL, *post_batch_args(budget_id, transfers, spend_id)
-            )
-            touched = {t.debit_account_id for t in transfers} | {
-                t.credit_account_id for t in transfers
-            }
-            if counts["accounts"] != len(touched):
-                raise BenchError("a transfer named an account outside the budget")
             approvals = ["awaiting" if line.needs_approval else "not_needed" for line in lines]
-            await conn.execute(
-                INSERT_LINES,
-                spend_id,
-                list(range(len(lines))),
-                [line.stream_id for line in lines],
-                [line.agency_id for line in lines],
-                [line.amount for line in lines],
-                [line.reason for line in lines],
-                approvals,
-                [t.id for t in transfers],
+            spend = Spend(
+                id=spend_id,
+                budget_id=budget_id,
+                kind="spend",
+                status=status,
+                amount=amount,
+                category=CATEGORY.value,
+                description=DESCRIPTION,
+                occurred_on=OCCURRED_ON,
+                client_id=self.partner.client_pk,
             )
+            rows_out = [
+                SpendLine(
+                    position=position,
+                    stream_id=line.stream_id,
+                    agency_id=line.agency_id,
+                    amount=line.amount,
+                    reason=line.reason,
+                    approval=approval,
+                    transfer_id=transfer.id,
+                )
+                for position, (line, approval, transfer) in enumerate(
+                    zip(lines, approvals, transfers, strict=True)
+                )
+            ]
+            params = {
+                **batch_params(budget_id=budget_id, transfers=transfers, reference_id=spend_id),
+                **record_params(spend, rows_out),
+            }
+            written = await conn.fetchrow(RECORD_SQL, *[params[name] for name in RECORD_NAMES])
+            if written["accounts"] != len(params["account_ids"]):
+                raise BenchError("a transfer named an account outside the budget")
+            created_at = written["created_at"]
             body = {
                 "id": str(spend_id),
                 "budget_id": str(budget_id),

@@ -8,13 +8,13 @@ that moves the money.
 """
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from asyncpg.exceptions import CheckViolationError, UniqueViolationError
-from sqlalchemy import Select, and_, bindparam, select, text
+from sqlalchemy import Row, Select, TextClause, and_, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -213,9 +213,10 @@ async def _budget_without_pots(
     )
 
 
-POST_BATCH = text(
-    """
-    WITH moved AS (
+# The transfers of a linked batch and the counter updates they make, as CTEs of one
+# statement: both happen or neither, and the pot CHECK judges the result.
+_BATCH_CTES = """
+    moved AS (
         INSERT INTO transfer (id, budget_id, debit_account_id, credit_account_id, amount, kind,
                               pending_id, code, batch_id, reference_id)
         SELECT t.id, :budget_id, t.debit, t.credit, t.amount, t.kind, t.pending_id, t.code,
@@ -237,10 +238,23 @@ POST_BATCH = text(
              AS d(id, debits_pending, debits_posted, credits_pending, credits_posted)
         WHERE a.id = d.id AND a.budget_id = :budget_id
         RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM moved) AS transfers, (SELECT count(*) FROM counted) AS accounts
-    """
+    )"""
+_BATCH_COUNTS = (
+    "(SELECT count(*) FROM moved) AS transfers, (SELECT count(*) FROM counted) AS accounts"
 )
+
+
+def batch_statement(ctes: str = "", returning: str = "") -> TextClause:
+    """POST_BATCH with the caller's own CTEs in the same statement: one round trip, one fate.
+
+    Build it once per use (module level): the text is the statement's cache key.
+    """
+    prefix = f"{ctes}," if ctes else ""
+    extra = f", {returning}" if returning else ""
+    return text(f"WITH {prefix}{_BATCH_CTES} SELECT {_BATCH_COUNTS}{extra}")
+
+
+POST_BATCH = batch_statement()
 
 
 async def post_batch(
@@ -249,12 +263,17 @@ async def post_batch(
     budget_id: uuid.UUID,
     transfers: Sequence[TransferSpec],
     reference_id: uuid.UUID | None,
-) -> None:
-    """Post a linked batch: all its transfers and counter updates in one statement, or none."""
+    statement: TextClause = POST_BATCH,
+    extra: Mapping[str, Any] | None = None,
+) -> Row[Any]:
+    """Post a linked batch: all its transfers and counter updates in one statement, or none.
+
+    `statement` may be a batch_statement() carrying more writes; `extra` are its parameters.
+    """
     params = batch_params(budget_id=budget_id, transfers=transfers, reference_id=reference_id)
     # No savepoint: a refused batch aborts the whole request transaction anyway.
     try:
-        counts = (await session.execute(POST_BATCH, params)).one()
+        counts = (await session.execute(statement, {**params, **(extra or {})})).one()
     except IntegrityError as exc:
         cause = getattr(exc.orig, "__cause__", None)
         if isinstance(cause, CheckViolationError):
@@ -266,6 +285,7 @@ async def post_batch(
         raise
     if counts.accounts != len(params["account_ids"]):
         raise ValueError("a transfer named an account outside the budget")
+    return counts
 
 
 def batch_params(

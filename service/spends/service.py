@@ -8,8 +8,9 @@ approval is awaited. Commitments hold money the same way until posted, voided or
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.caller import Caller
@@ -19,7 +20,7 @@ from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import FundingLine, SplitLine, StreamFunds, split_spend
 from service.domain.vocabulary import Category
 from service.errors import NotFound
-from service.ledger.repository import LockedBudget, lock_budget, post_batch
+from service.ledger.repository import LockedBudget, batch_statement, lock_budget, post_batch
 from service.reach import budget_in_reach
 from service.spends.models import Spend, SpendLine
 
@@ -88,34 +89,78 @@ async def _hold_or_pay(
                 transfer_id=transfer.id,
             )
         )
-    await insert_spend(session, spend)
-    await post_batch(session, budget_id=budget.id, transfers=transfers, reference_id=spend.id)
-    await insert_lines(session, rows)
+    await _record(session, spend=spend, lines=rows, transfers=transfers)
     return rows
 
 
-# Built once on the tables, values given at execute: on the spend path a unit-of-work flush,
-# or a statement rebuilt per request, costs more CPU than the database work itself.
-_SPEND_TABLE = Spend.metadata.tables[Spend.__tablename__]
-_LINE_TABLE = SpendLine.metadata.tables[SpendLine.__tablename__]
-_INSERT_SPEND = insert(_SPEND_TABLE).returning(_SPEND_TABLE.c.created_at)
-_INSERT_LINES = insert(_LINE_TABLE)
+# A spend (or commitment, or reversal) row, its lines and its ledger batch: one statement.
+# Foreign keys are checked at the end of the statement, so the CTEs' order does not matter.
+RECORD = batch_statement(
+    """
+    new_spend AS (
+        INSERT INTO spend (id, budget_id, kind, status, amount, category, description, payee,
+                           occurred_on, expires_at, reverses_id, client_id, version)
+        VALUES (:spend_id, :budget_id, :spend_kind, :status, :spend_amount, :category,
+                :description, :payee, :occurred_on, :expires_at, :reverses_id, :client_id, 1)
+        RETURNING created_at
+    ), new_lines AS (
+        INSERT INTO spend_line (spend_id, position, stream_id, agency_id, amount, reason,
+                                approval, transfer_id)
+        SELECT :spend_id, l.position, l.stream_id, l.agency_id, l.amount, l.reason, l.approval,
+               l.transfer_id
+        FROM unnest(CAST(:line_positions AS int[]), CAST(:line_streams AS uuid[]),
+                    CAST(:line_agencies AS uuid[]), CAST(:line_amounts AS bigint[]),
+                    CAST(:line_reasons AS text[]), CAST(:line_approvals AS text[]),
+                    CAST(:line_transfers AS uuid[]))
+             AS l(position, stream_id, agency_id, amount, reason, approval, transfer_id)
+        RETURNING 1
+    )""",
+    "(SELECT created_at FROM new_spend) AS created_at",
+)
 
 
-async def insert_spend(session: AsyncSession, spend: Spend) -> None:
-    """Insert a new spend with one statement, and learn its created_at."""
-    spend.version = 1
-    values = {column.key: getattr(spend, column.key) for column in _SPEND_TABLE.columns}
-    del values["created_at"]
-    spend.created_at = (await session.execute(_INSERT_SPEND, values)).scalar_one()
+def record_params(spend: Spend, lines: Sequence[SpendLine]) -> dict[str, Any]:
+    """RECORD's parameters for the spend row and its lines (post_batch adds the transfers')."""
+    return {
+        "spend_id": spend.id,
+        "spend_kind": spend.kind,
+        "status": spend.status,
+        "spend_amount": spend.amount,
+        "category": spend.category,
+        "description": spend.description,
+        "payee": spend.payee,
+        "occurred_on": spend.occurred_on,
+        "expires_at": spend.expires_at,
+        "reverses_id": spend.reverses_id,
+        "client_id": spend.client_id,
+        "line_positions": [line.position for line in lines],
+        "line_streams": [line.stream_id for line in lines],
+        "line_agencies": [line.agency_id for line in lines],
+        "line_amounts": [line.amount for line in lines],
+        "line_reasons": [line.reason for line in lines],
+        "line_approvals": [line.approval for line in lines],
+        "line_transfers": [line.transfer_id for line in lines],
+    }
 
 
-async def insert_lines(session: AsyncSession, lines: Sequence[SpendLine]) -> None:
-    """Insert a spend's lines in one statement."""
-    keys = [column.key for column in _LINE_TABLE.columns]
-    await session.execute(
-        _INSERT_LINES, [{key: getattr(line, key) for key in keys} for line in lines]
+async def _record(
+    session: AsyncSession,
+    *,
+    spend: Spend,
+    lines: Sequence[SpendLine],
+    transfers: Sequence[TransferSpec],
+) -> None:
+    """Write a new spend, its lines and its transfers in one round trip."""
+    written = await post_batch(
+        session,
+        budget_id=spend.budget_id,
+        transfers=transfers,
+        reference_id=spend.id,
+        statement=RECORD,
+        extra=record_params(spend, lines),
     )
+    spend.version = 1
+    spend.created_at = written.created_at
 
 
 async def record_spend(
@@ -316,7 +361,6 @@ async def reverse_spend(
         reverses_id=spend.id,
         client_id=caller.client_pk,
     )
-    await insert_spend(session, reversal)
     transfers, rows = [], []
     for line in lines:
         pot = pots[line.stream_id]
@@ -341,8 +385,7 @@ async def reverse_spend(
                 transfer_id=transfer.id,
             )
         )
-    await post_batch(session, budget_id=budget.id, transfers=transfers, reference_id=reversal.id)
-    await insert_lines(session, rows)
+    await _record(session, spend=reversal, lines=rows, transfers=transfers)
     spend.status = "reversed"
     spend.version += 1
     await session.flush()
