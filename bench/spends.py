@@ -30,8 +30,10 @@ What it measures, all on that one database in one run:
    service.ledger.repository.lock_budget runs (LOCK_POTS, compiled at run time, so it
    follows the service's code; the summary prints its FOR ... clause), runs the pooling
    engine (split_spend), writes the spend row, its lines, its transfers and the counter
-   updates with the service's own RECORD statement and parameters (one statement), then
-   the idempotency record: BEGIN + 3 statements + COMMIT. The ratio service/ceiling
+   updates with the service's own RECORD statement and parameters (one statement), with
+   the idempotency guard's statements around it (try the key's advisory lock, look the key
+   up, store the answer): BEGIN + 5 statements + COMMIT, as the service's transaction. The
+   ratio service/ceiling
    says how much of what the database can do the service's spend path turns into spends.
 4. Balance reads: p50 and p99 of GET /v1/budgets/{id} on a budget with 1,000 transfers and
    on one with --history transfers (default 100,000; seeded with POST_BATCH statements of
@@ -84,6 +86,7 @@ from service.database import make_engine, make_sessionmaker, start_embedded
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import StreamFunds, split_spend
 from service.domain.vocabulary import Category, Unspent
+from service.idempotency.guard import FIND_RECORD, TRY_LOCK
 from service.ledger.repository import LOCK_POTS, POST_BATCH, batch_params
 from service.migrate import upgrade
 from service.spends.endpoints import NAMESPACE
@@ -565,66 +568,51 @@ async def make_budgets(
 _DIALECT = cast(Callable[[], Dialect], PGDialect_asyncpg)()
 
 
-def compile_for_asyncpg(clause: ClauseElement) -> tuple[str, list[str]]:
-    """SQL with $n parameters, and the parameter names in $n order."""
-    compiled = cast(SQLCompiler, clause.compile(dialect=_DIALECT))
-    return str(compiled), list(compiled.positiontup or [])
-
-
 @dataclass(frozen=True)
-class LockStatement:
-    """lock_budget's own statement (LOCK_POTS) compiled for asyncpg."""
+class AsyncpgStatement:
+    """One of the service's statements compiled for asyncpg: $n SQL, names, literal values."""
 
     sql: str
     names: tuple[str, ...]
     constants: dict[str, Any]
 
-    def args(self, budget_id: uuid.UUID, agency_id: uuid.UUID) -> list[Any]:
-        values = {**self.constants, "budget_id": budget_id, "agency_id": agency_id}
-        return [values[name] for name in self.names]
+    @classmethod
+    def of(cls, clause: ClauseElement) -> "AsyncpgStatement":
+        """Compile a statement; parameters with literal values keep them."""
+        compiled = cast(SQLCompiler, clause.compile(dialect=_DIALECT))
+        names = tuple(compiled.positiontup or [])
+        constants = {
+            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
+        }
+        return cls(str(compiled), names, constants)
+
+    def args(self, values: dict[str, Any]) -> list[Any]:
+        """Positional arguments for asyncpg, from named values."""
+        merged = {**self.constants, **values}
+        return [merged[name] for name in self.names]
 
     @property
     def lock_clause(self) -> str:
-        """The FOR ... clause, to show what the service locks."""
+        """The FOR ... clause, to show what a locking statement locks."""
         at = self.sql.rfind(" FOR ")
         return self.sql[at + 1 :] if at >= 0 else "(no row lock!)"
 
 
-async def capture_lock_statement() -> LockStatement:
-    """Compile the service's lock statement for asyncpg, with its literal parameters."""
-    compiled = LOCK_POTS.compile(dialect=_DIALECT)
-    names = tuple(compiled.positiontup or [])
-    constants = {
-        name: value
-        for name, value in compiled.construct_params({"budget_id": None, "agency_id": None}).items()
-        if name not in ("budget_id", "agency_id")
-    }
-    return LockStatement(str(compiled), names, constants)
-
-
-POST_BATCH_SQL, POST_BATCH_NAMES = compile_for_asyncpg(POST_BATCH)
-
-
-def post_batch_args(
-    budget_id: uuid.UUID, transfers: Sequence[TransferSpec], reference_id: uuid.UUID | None
-) -> list[Any]:
-    """The parameters post_batch gives POST_BATCH, in $n order."""
-    params = batch_params(budget_id=budget_id, transfers=transfers, reference_id=reference_id)
-    return [params[name] for name in POST_BATCH_NAMES]
-
-
-RECORD_SQL, RECORD_NAMES = compile_for_asyncpg(RECORD)
-INSERT_IDEMPOTENCY = """
-INSERT INTO idempotency_record (client_id, key, request_hash, status_code, body, headers)
-VALUES ($1, $2, $3, 201, $4::jsonb, '{}'::jsonb)
-"""
+LOCK = AsyncpgStatement.of(LOCK_POTS)
+POST_BATCH_STATEMENT = AsyncpgStatement.of(POST_BATCH)
+RECORD_STATEMENT = AsyncpgStatement.of(RECORD)
+TRY_LOCK_STATEMENT = AsyncpgStatement.of(TRY_LOCK)
+FIND_RECORD_STATEMENT = AsyncpgStatement.of(FIND_RECORD)
+INSERT_RECORD_SQL = (
+    "INSERT INTO idempotency_record (client_id, key, request_hash, status_code, body, headers)"
+    " VALUES ($1, $2, $3, 201, $4::jsonb, '{}'::jsonb)"
+)
 
 
 class Ceiling:
     """One spend as the service's spend path does it in SQL, issued straight from asyncpg."""
 
-    def __init__(self, lock: LockStatement, partner: Partner) -> None:
-        self.lock = lock
+    def __init__(self, partner: Partner) -> None:
         self.partner = partner
 
     async def spend(self, conn: Any, budget_id: uuid.UUID, amount: int) -> str | None:
@@ -641,8 +629,18 @@ class Ceiling:
         canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
         request_hash = hashlib.sha256(f"POST {path}\n{canonical}".encode()).hexdigest()
         async with conn.transaction():
+            # What the service's Idempotency guard does first: try the key's lock, look it up.
+            lock_key = {"lock_key": f"{self.partner.client_pk}:{key}"}
+            if not await conn.fetchval(TRY_LOCK_STATEMENT.sql, *TRY_LOCK_STATEMENT.args(lock_key)):
+                return "key-in-flight"
+            record = {"client_id": self.partner.client_pk, "key": key}
+            found = await conn.fetchrow(
+                FIND_RECORD_STATEMENT.sql, *FIND_RECORD_STATEMENT.args(record)
+            )
+            if found is not None:
+                return "key-replayed"
             rows = await conn.fetch(
-                self.lock.sql, *self.lock.args(budget_id, self.partner.agency_id)
+                LOCK.sql, *LOCK.args({"budget_id": budget_id, "agency_id": self.partner.agency_id})
             )
             if not rows:
                 return "not-found"
@@ -708,7 +706,7 @@ class Ceiling:
                 **batch_params(budget_id=budget_id, transfers=transfers, reference_id=spend_id),
                 **record_params(spend, rows_out),
             }
-            written = await conn.fetchrow(RECORD_SQL, *[params[name] for name in RECORD_NAMES])
+            written = await conn.fetchrow(RECORD_STATEMENT.sql, *RECORD_STATEMENT.args(params))
             if written["accounts"] != len(params["account_ids"]):
                 raise BenchError("a transfer named an account outside the budget")
             created_at = written["created_at"]
@@ -734,7 +732,7 @@ class Ceiling:
                 ],
             }
             await conn.execute(
-                INSERT_IDEMPOTENCY, self.partner.client_pk, key, request_hash, json.dumps(body)
+                INSERT_RECORD_SQL, self.partner.client_pk, key, request_hash, json.dumps(body)
             )
         return None
 
@@ -767,7 +765,8 @@ async def seed_history(conn: Any, budget_id: uuid.UUID, count: int, label: str) 
             )
             for _ in range(size)
         ]
-        await conn.fetchrow(POST_BATCH_SQL, *post_batch_args(budget_id, transfers, None))
+        params = batch_params(budget_id=budget_id, transfers=transfers, reference_id=None)
+        await conn.fetchrow(POST_BATCH_STATEMENT.sql, *POST_BATCH_STATEMENT.args(params))
         posted += size
         if posted == count or posted % (HISTORY_CHUNK * 4) == 0:
             say(f"history: {label} {posted:,}/{count:,} transfers")
@@ -971,9 +970,8 @@ async def run_on(args: argparse.Namespace, url: str, work_dir: Path, outcome: Ou
                 )
                 report_phase(outcome.phases[label])
 
-            lock = await capture_lock_statement()
-            outcome.lock_clause = lock.lock_clause
-            ceiling = Ceiling(lock, partner)
+            outcome.lock_clause = LOCK.lock_clause
+            ceiling = Ceiling(partner)
             connections = [await asyncpg.connect(url) for _ in range(args.concurrency)]
             spread_ids = [uuid.UUID(b) for b in spread]
             for label, budget_ids_u in (

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from service.agencies.endpoints import router as agencies_router
 from service.allocations.endpoints import router as allocations_router
+from service.auth.dependencies import VerifiedTokens
 from service.auth.endpoints import router as auth_router
 from service.auth.keys import load_or_create_signing_key
 from service.budgets.endpoints import router as budgets_router
@@ -71,6 +72,7 @@ def create_app(
     )
     app.state.settings = config
     app.state.signing_key = load_or_create_signing_key(config.data_dir)
+    app.state.verified_tokens = VerifiedTokens()
     install_problem_handlers(app)
     app.include_router(auth_router)
     app.include_router(ops_router)

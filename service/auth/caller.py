@@ -26,3 +26,4 @@ class Caller:
     client_id: str  # the public client identifier
     agency_id: uuid.UUID
     scopes: frozenset[str]
+    expires_at: int = 0  # the token's exp (seconds since the epoch); 0 = not from a token

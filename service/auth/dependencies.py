@@ -1,5 +1,6 @@
 """FastAPI dependencies that turn a bearer token into a Caller and check scopes."""
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -19,6 +20,31 @@ def _challenge(error: str | None = None, description: str | None = None) -> dict
     return {"WWW-Authenticate": value}
 
 
+class VerifiedTokens:
+    """Tokens already verified by this process, so each signature is checked once.
+
+    An entry is used only before its token's exp; the cache is bounded and simply emptied
+    when full (tokens live ten minutes, so it refills cheaply).
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._callers: dict[str, Caller] = {}
+
+    def get(self, token: str) -> Caller | None:
+        """The caller behind a token verified before and not yet expired."""
+        caller = self._callers.get(token)
+        if caller is None or caller.expires_at <= time.time():
+            return None
+        return caller
+
+    def put(self, token: str, caller: Caller) -> None:
+        """Remember a freshly verified token."""
+        if len(self._callers) >= self.capacity:
+            self._callers.clear()
+        self._callers[token] = caller
+
+
 async def current_caller(request: Request) -> Caller:
     """The verified caller of this request, or 401 with a WWW-Authenticate challenge."""
     header = request.headers.get("authorization", "")
@@ -28,9 +54,13 @@ async def current_caller(request: Request) -> Caller:
             "Send an access token: Authorization: Bearer <token> (get one at /oauth/token).",
             headers=_challenge(),
         )
+    token = token.strip()
+    verified: VerifiedTokens = request.app.state.verified_tokens
+    if (known := verified.get(token)) is not None:
+        return known
     try:
-        return verify_access_token(
-            token.strip(),
+        caller = verify_access_token(
+            token,
             key=request.app.state.signing_key,
             issuer=request.app.state.settings.token_issuer,
             audience=request.app.state.settings.audience,
@@ -40,6 +70,8 @@ async def current_caller(request: Request) -> Caller:
             f"The access token was refused: {exc}. Get a new one at /oauth/token.",
             headers=_challenge("invalid_token", str(exc)),
         ) from None
+    verified.put(token, caller)
+    return caller
 
 
 Authenticated = Annotated[Caller, Depends(current_caller)]

@@ -198,6 +198,7 @@ def _caller(claims: dict[str, Any]) -> Caller:
         client_id=client_id,
         agency_id=_uuid_claim(claims, "agency_id"),
         scopes=frozenset(scope.split()),
+        expires_at=int(claims["exp"]),
     )
 
 

@@ -32,11 +32,11 @@ REPLAY_HEADER = "Idempotent-Replayed"
 
 # Built once, parameters bound at execute: these run on every write that moves money.
 _RECORDS = IdempotencyRecord.metadata.tables[IdempotencyRecord.__tablename__]
-_TRY_LOCK = select(func.pg_try_advisory_xact_lock(func.hashtextextended(bindparam("lock_key"), 0)))
-_FIND_RECORD = select(
+TRY_LOCK = select(func.pg_try_advisory_xact_lock(func.hashtextextended(bindparam("lock_key"), 0)))
+FIND_RECORD = select(
     _RECORDS.c.request_hash, _RECORDS.c.status_code, _RECORDS.c.body, _RECORDS.c.headers
 ).where(_RECORDS.c.client_id == bindparam("client_id"), _RECORDS.c.key == bindparam("key"))
-_INSERT_RECORD = insert(_RECORDS)
+INSERT_RECORD = insert(_RECORDS)
 
 
 class MissingIdempotencyKey(Problem):
@@ -59,14 +59,14 @@ class Idempotency:
         if self.key is None:
             return None
         lock_key = f"{self.caller.client_pk}:{self.key}"
-        locked = await self.session.scalar(_TRY_LOCK, {"lock_key": lock_key})
+        locked = await self.session.scalar(TRY_LOCK, {"lock_key": lock_key})
         if not locked:
             raise Conflict(
                 "A request with this Idempotency-Key is still being processed; retry shortly.",
                 headers={"Retry-After": "1"},
             )
         found = await self.session.execute(
-            _FIND_RECORD, {"client_id": self.caller.client_pk, "key": self.key}
+            FIND_RECORD, {"client_id": self.caller.client_pk, "key": self.key}
         )
         record = found.one_or_none()
         if record is None:
@@ -86,7 +86,7 @@ class Idempotency:
         headers = headers or {}
         if self.key is not None:
             await self.session.execute(
-                _INSERT_RECORD,
+                INSERT_RECORD,
                 {
                     "client_id": self.caller.client_pk,
                     "key": self.key,

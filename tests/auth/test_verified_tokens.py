@@ -1,0 +1,28 @@
+"""Verified tokens are remembered only until they expire."""
+
+import time
+import uuid
+
+from service.auth.caller import Caller
+from service.auth.dependencies import VerifiedTokens
+
+
+def _caller(expires_at: float) -> Caller:
+    return Caller(uuid.uuid4(), "ob_x", uuid.uuid4(), frozenset({"budgets:read"}), int(expires_at))
+
+
+def test_a_remembered_token_is_used_until_it_expires() -> None:
+    cache = VerifiedTokens()
+    live, dead = _caller(time.time() + 60), _caller(time.time() - 1)
+    cache.put("live", live)
+    cache.put("dead", dead)
+    assert cache.get("live") is live
+    assert cache.get("dead") is None
+    assert cache.get("never-seen") is None
+
+
+def test_the_cache_never_grows_past_its_capacity() -> None:
+    cache = VerifiedTokens(capacity=3)
+    for n in range(10):
+        cache.put(str(n), _caller(time.time() + 60))
+    assert sum(cache.get(str(n)) is not None for n in range(10)) <= 3
