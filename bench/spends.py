@@ -74,6 +74,7 @@ from typing import Any, cast
 
 import asyncpg
 import httpx
+import psutil
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql import ClauseElement
@@ -106,36 +107,6 @@ ASSUMED_MAX_RATE = 20_000  # spends/s the allocations must be able to pay for
 MAX_AMOUNT = 1_000_000_000_000  # service.api.fields.MAX_AMOUNT
 
 # The service, as `onebudget serve` runs it, but on our database, port and pool size.
-LAUNCHER = """
-import json, sys
-config = json.loads(sys.argv[1])
-import uvicorn
-from service.config import Settings
-from service.main import create_app
-from service.ops.logging import configure_logging
-settings = Settings(
-    data_dir=config["data_dir"], host="127.0.0.1", port=config["port"],
-    db_pool_size=config["pool"], log_level="WARNING",
-    token_lifetime_seconds=3600, commitment_sweep_seconds=3600.0,
-)
-configure_logging(settings.log_level)
-app = create_app(settings, database_url=config["url"], migrate=False)
-extra = {}
-try:
-    import uvloop  # noqa: F401
-    extra["loop"] = "uvloop"
-except ImportError:
-    pass
-try:
-    import httptools  # noqa: F401
-    extra["http"] = "httptools"
-except ImportError:
-    pass
-print("server: uvicorn loop=%s http=%s" % (extra.get("loop", "auto"), extra.get("http", "auto")),
-      file=sys.stderr, flush=True)
-uvicorn.run(app, host="127.0.0.1", port=config["port"], log_config=None, log_level="warning",
-            access_log=False, **extra)
-"""
 
 
 class BenchError(Exception):
@@ -194,6 +165,22 @@ def _machine_busy() -> float:
     return (user + nice + system + irq + softirq + steal) / _TICK
 
 
+def _children(pid: int) -> set[int]:
+    try:
+        return {child.pid for child in psutil.Process(pid).children(recursive=True)}
+    except psutil.Error:
+        return set()
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and all its children (the server's workers)."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    return _process_cpu(pid) + sum(_process_cpu(child.pid) for child in children)
+
+
 def _process_cpu(pid: int | None) -> float:
     if pid is None:
         return 0.0
@@ -248,7 +235,7 @@ class CpuMeter:
         return CpuSample(
             time.perf_counter(),
             _machine_busy(),
-            _process_cpu(self.server_pid),
+            _tree_cpu(self.server_pid),
             time.process_time(),
             {pid: _process_cpu(pid) for pid in pids},
             _all_processes(),
@@ -276,7 +263,13 @@ class CpuShare:
         database = used / wall * 100
         machine = (end.machine - start.machine) / wall * 100
         other = max(machine - server - client - database, 0.0)
-        ours = {*start.database, *end.database, end.server_pid, os.getpid()}
+        ours = {
+            *start.database,
+            *end.database,
+            end.server_pid,
+            os.getpid(),
+            *_children(end.server_pid),
+        }
         others: dict[str, float] = {}
         for pid, (name, cpu) in end.processes.items():
             if pid not in ours:
@@ -422,14 +415,26 @@ class Server:
             self.process.wait(timeout=10)
 
 
-async def start_server(url: str, data_dir: Path, pool: int) -> Server:
-    """Start the service on a free 127.0.0.1 port and wait until /readyz answers 200."""
+async def start_server(url: str, data_dir: Path, pool: int, workers: int) -> Server:
+    """Start `onebudget serve` on a free 127.0.0.1 port and wait until /readyz answers 200."""
     port = free_port()
-    config = {"url": url, "data_dir": str(data_dir), "port": port, "pool": pool}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "ONEBUDGET_DATA_DIR": str(data_dir),
+        "ONEBUDGET_HOST": "127.0.0.1",
+        "ONEBUDGET_PORT": str(port),
+        "ONEBUDGET_DB_POOL_SIZE": str(pool),
+        "ONEBUDGET_LOG_LEVEL": "WARNING",
+        "ONEBUDGET_TOKEN_LIFETIME_SECONDS": "3600",
+        "ONEBUDGET_COMMITMENT_SWEEP_SECONDS": "3600",
+    }
+    command = [sys.executable, "-m", "service.cli", "serve", "--no-migrate"]
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, json.dumps(config)],
+            [*command, "--workers", str(workers)],
+            env=env,
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -930,8 +935,11 @@ async def run_on(args: argparse.Namespace, url: str, work_dir: Path, outcome: Ou
     say("database: migrated")
     partner = await register_partner(url)
     pool = max(args.concurrency, 4)
-    server = await start_server(url, work_dir, pool)
-    say(f"server: ready at {server.base_url} (pid {server.process.pid}, db pool {pool}+{pool})")
+    server = await start_server(url, work_dir, pool, args.workers)
+    say(
+        f"server: ready at {server.base_url} (pid {server.process.pid},"
+        f" {args.workers} worker(s), db pool {pool}+{pool} each)"
+    )
     connections: list[Any] = []
     monitor = await asyncpg.connect(url)
     try:
@@ -1045,7 +1053,8 @@ def print_summary(args: argparse.Namespace, outcome: Outcome) -> None:
     say("onebudget spend benchmark")
     say(line)
     say(
-        f"database {outcome.database}; {args.concurrency} concurrent clients; {args.seconds:g}s per"
+        f"database {outcome.database}; {args.workers} service worker(s);"
+        f" {args.concurrency} concurrent clients; {args.seconds:g}s per"
         f" phase after {args.warmup:g}s warm-up; {args.budgets:,} spread budgets"
     )
     say(f"ceiling lock (lock_budget's own statement): {outcome.lock_clause}")
@@ -1108,6 +1117,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--reads", type=int, default=300, help="balance reads per budget")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each phase")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="service worker processes (default 2: one a core)"
+    )
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.concurrency < 1 or args.budgets < 1 or args.reads < 1:
         parser.error("--seconds, --concurrency, --budgets and --reads must be positive")

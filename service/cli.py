@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import uuid
@@ -78,6 +79,7 @@ def _clients_add(settings: Settings, args: argparse.Namespace) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from service.auth.keys import load_or_create_signing_key
     from service.main import create_app
     from service.ops.logging import configure_logging
 
@@ -92,11 +94,31 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         from service.demo import load_demo
 
         load_demo(settings, url)
-    app = create_app(settings, database_url=url, migrate=False)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets
     # atexit run, which detaches from the embedded PostgreSQL (stopped when the last exits).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    options: dict[str, Any] = {"log_config": None, "access_log": False}
+    if args.workers > 1:
+        # Worker processes build their own app from the environment: point them at the
+        # database this process resolved (and keeps running, if embedded).
+        os.environ.update(
+            DATABASE_URL=url,
+            ONEBUDGET_DATA_DIR=str(settings.data_dir),
+            ONEBUDGET_HOST=settings.host,
+            ONEBUDGET_PORT=str(settings.port),
+        )
+        load_or_create_signing_key(settings.data_dir)  # once, before the workers race for it
+        uvicorn.run(
+            "service.main:app_from_environment",
+            factory=True,
+            workers=args.workers,
+            host=settings.host,
+            port=settings.port,
+            **options,
+        )
+    else:
+        app = create_app(settings, database_url=url, migrate=False)
+        uvicorn.run(app, host=settings.host, port=settings.port, **options)
     return 0
 
 
@@ -132,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--demo", action="store_true", help="load the demo world once")
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (about one per core)"
+    )
     serve.set_defaults(run=_serve)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)

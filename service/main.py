@@ -90,3 +90,12 @@ def create_app(
     app.add_middleware(RequestLimits, max_body_bytes=config.max_body_bytes)
     app.add_middleware(AccessLog)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one `serve --workers` process, configured from the environment."""
+    from service.ops.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings, database_url=settings.database_url, migrate=False)
