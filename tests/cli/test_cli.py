@@ -79,3 +79,45 @@ def test_bad_operator_input_says_what_went_wrong(database_url: str, data_dir: Pa
         "budgets:read",
     )
     assert unknown.returncode == 2 and "onebudget:" in unknown.stderr
+
+
+def test_serve_with_workers_answers_and_stops_cleanly_on_sigterm(
+    database_url: str, data_dir: Path
+) -> None:
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ONEBUDGET_DATA_DIR": str(data_dir),
+        "ONEBUDGET_PORT": str(port),
+        "ONEBUDGET_LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--no-migrate", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        ready = False
+        for _ in range(150):
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                pass
+            if ready:
+                break
+            time.sleep(0.1)
+        assert ready, "the server did not become ready"
+        metadata = httpx.get(f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server")
+        assert metadata.json()["token_endpoint"].endswith("/oauth/token")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+    assert server.returncode == 0, server.stderr.read().decode() if server.stderr else ""
