@@ -91,8 +91,8 @@ from service.idempotency.guard import FIND_RECORD, TRY_LOCK
 from service.ledger.repository import LOCK_POTS, POST_BATCH, batch_params
 from service.migrate import upgrade
 from service.spends.endpoints import NAMESPACE
-from service.spends.models import Spend, SpendLine
-from service.spends.service import RECORD, SPEND_CODE, record_params
+from service.spends.models import Spend
+from service.spends.service import RECORD, SPEND_CODE, record_params, spend_entries
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STARTS_ON, ENDS_ON = date(2026, 4, 1), date(2027, 3, 31)
@@ -652,7 +652,6 @@ class Ceiling:
             first = rows[0]
             if not first["starts_on"] <= OCCURRED_ON <= first["ends_on"]:
                 return "outside-period"
-            pots = {row["stream_id"]: row for row in rows}
             funds = [
                 StreamFunds(
                     stream_id=row["stream_id"],
@@ -670,18 +669,6 @@ class Ceiling:
             lines = split_spend(amount=amount, category=CATEGORY, streams=funds)
             awaiting = any(line.needs_approval for line in lines)
             status = "pending_approval" if awaiting else "posted"
-            transfers = [
-                TransferSpec(
-                    id=uuid.uuid5(spend_id, f"line-{position}"),
-                    debit_account_id=pots[line.stream_id]["pot_id"],
-                    credit_account_id=pots[line.stream_id]["spent_id"],
-                    amount=line.amount,
-                    kind=TransferKind.PENDING if awaiting else TransferKind.POSTED,
-                    code=SPEND_CODE,
-                )
-                for position, line in enumerate(lines)
-            ]
-            approvals = ["awaiting" if line.needs_approval else "not_needed" for line in lines]
             spend = Spend(
                 id=spend_id,
                 budget_id=budget_id,
@@ -693,20 +680,8 @@ class Ceiling:
                 occurred_on=OCCURRED_ON,
                 client_id=self.partner.client_pk,
             )
-            rows_out = [
-                SpendLine(
-                    position=position,
-                    stream_id=line.stream_id,
-                    agency_id=line.agency_id,
-                    amount=line.amount,
-                    reason=line.reason,
-                    approval=approval,
-                    transfer_id=transfer.id,
-                )
-                for position, (line, approval, transfer) in enumerate(
-                    zip(lines, approvals, transfers, strict=True)
-                )
-            ]
+            accounts = {row["stream_id"]: (row["pot_id"], row["spent_id"]) for row in rows}
+            transfers, rows_out = spend_entries(spend, lines, accounts, hold=awaiting)
             params = {
                 **batch_params(budget_id=budget_id, transfers=transfers, reference_id=spend_id),
                 **record_params(spend, rows_out),
@@ -731,9 +706,9 @@ class Ceiling:
                         "agency_id": str(line.agency_id),
                         "amount": line.amount,
                         "reason": line.reason,
-                        "approval": approval,
+                        "approval": line.approval,
                     }
-                    for line, approval in zip(lines, approvals, strict=True)
+                    for line in rows_out
                 ],
             }
             await conn.execute(

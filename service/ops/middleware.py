@@ -21,7 +21,15 @@ REQUESTS = Counter("onebudget_http_requests_total", "HTTP requests", ["method", 
 LATENCY = Histogram("onebudget_http_request_seconds", "HTTP request latency", ["method", "route"])
 
 
-async def _send_problem(send: Send, status: int, slug: str, title: str, detail: str) -> None:
+async def send_problem(
+    send: Send,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer with an RFC 9457 problem straight from ASGI middleware."""
     body = json.dumps(
         {
             "type": f"https://onebudget.example/problems/{slug}",
@@ -37,6 +45,7 @@ async def _send_problem(send: Send, status: int, slug: str, title: str, detail: 
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )
@@ -61,13 +70,7 @@ class RequestLimits:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await _send_problem(
-                send,
-                413,
-                "body-too-large",
-                "Body too large",
-                f"Request bodies may be at most {self.max_body_bytes} bytes.",
-            )
+            await self._too_large(send)
             return
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         has_body = length not in (None, b"0") or b"transfer-encoding" in headers
@@ -77,7 +80,7 @@ class RequestLimits:
             and has_body
             and content_type not in (b"application/json", b"application/merge-patch+json")
         ):
-            await _send_problem(
+            await send_problem(
                 send,
                 415,
                 "unsupported-media-type",
@@ -99,13 +102,16 @@ class RequestLimits:
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
-            await _send_problem(
-                send,
-                413,
-                "body-too-large",
-                "Body too large",
-                f"Request bodies may be at most {self.max_body_bytes} bytes.",
-            )
+            await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        await send_problem(
+            send,
+            413,
+            "body-too-large",
+            "Body too large",
+            f"Request bodies may be at most {self.max_body_bytes} bytes.",
+        )
 
 
 class AccessLog:

@@ -7,11 +7,10 @@ nothing has been sent to the client. Exhausted, it answers 503 with Retry-After.
 """
 
 import asyncio
-import json
 import logging
 import random
 
-from service.ops.middleware import ASGIApp, Message, Receive, Scope, Send
+from service.ops.middleware import ASGIApp, Message, Receive, Scope, Send, send_problem
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +90,11 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 async def _busy(send: Send) -> None:
-    body = json.dumps(
-        {
-            "type": "https://onebudget.example/problems/busy",
-            "title": "Busy",
-            "status": 503,
-            "detail": "The budget is busy with other changes; nothing was changed. Retry shortly.",
-        }
-    ).encode()
-    headers = [(b"content-type", b"application/problem+json"), (b"retry-after", b"1")]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_problem(
+        send,
+        503,
+        "busy",
+        "Busy",
+        "The budget is busy with other changes; nothing was changed. Retry shortly.",
+        headers=[(b"retry-after", b"1")],
+    )

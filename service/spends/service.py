@@ -6,7 +6,7 @@ approval is awaited. Commitments hold money the same way until posted, voided or
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -54,23 +54,24 @@ def _funds(budget: LockedBudget) -> list[StreamFunds]:
     ]
 
 
-async def _hold_or_pay(
-    session: AsyncSession,
-    caller: Caller,
-    *,
-    budget: LockedBudget,
+def spend_entries(
     spend: Spend,
     lines: Sequence[FundingLine],
+    accounts: Mapping[uuid.UUID, tuple[int, int]],
+    *,
     hold: bool,
-) -> list[SpendLine]:
-    """Post the batch for a new spend or commitment and record its lines."""
-    pots = {pot.stream_id: pot for pot in budget.pots}
+) -> tuple[list[TransferSpec], list[SpendLine]]:
+    """A new spend's transfers (pot to spent, one a line; ids from the spend's) and line rows.
+
+    `accounts` gives each stream's (pot, spent) account ids.
+    """
     transfers, rows = [], []
     for position, line in enumerate(lines):
+        pot, spent = accounts[line.stream_id]
         transfer = TransferSpec(
             id=uuid.uuid5(spend.id, f"line-{position}"),
-            debit_account_id=pots[line.stream_id].pot_account_id,
-            credit_account_id=pots[line.stream_id].spent_account_id,
+            debit_account_id=pot,
+            credit_account_id=spent,
             amount=line.amount,
             kind=TransferKind.PENDING if hold else TransferKind.POSTED,
             code=HOLD_CODE if hold else SPEND_CODE,
@@ -89,6 +90,21 @@ async def _hold_or_pay(
                 transfer_id=transfer.id,
             )
         )
+    return transfers, rows
+
+
+async def _hold_or_pay(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    budget: LockedBudget,
+    spend: Spend,
+    lines: Sequence[FundingLine],
+    hold: bool,
+) -> list[SpendLine]:
+    """Post the batch for a new spend or commitment and record its lines."""
+    accounts = {pot.stream_id: (pot.pot_account_id, pot.spent_account_id) for pot in budget.pots}
+    transfers, rows = spend_entries(spend, lines, accounts, hold=hold)
     await _record(session, spend=spend, lines=rows, transfers=transfers)
     return rows
 
