@@ -610,7 +610,7 @@ TRY_LOCK_STATEMENT = AsyncpgStatement.of(TRY_LOCK)
 FIND_RECORD_STATEMENT = AsyncpgStatement.of(FIND_RECORD)
 INSERT_RECORD_SQL = (
     "INSERT INTO idempotency_record (client_id, key, request_hash, status_code, body, headers)"
-    " VALUES ($1, $2, $3, 201, $4::jsonb, '{}'::jsonb)"
+    " VALUES ($1, $2, $3, 201, $4, '{}'::jsonb)"
 )
 
 

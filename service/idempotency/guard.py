@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +26,7 @@ from service.database import SessionDep
 from service.errors import Conflict, Problem, Unprocessable
 from service.idempotency.models import IdempotencyRecord
 
+JSON = "application/json"
 KEY_HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 
@@ -54,7 +55,7 @@ class Idempotency:
     key: str | None
     request_hash: str
 
-    async def previous(self) -> JSONResponse | None:
+    async def previous(self) -> Response | None:
         """Replay the stored answer, refuse a clash, or return None to go ahead."""
         if self.key is None:
             return None
@@ -76,13 +77,15 @@ class Idempotency:
                 "This Idempotency-Key was used for a different request; use a new key.",
             )
         headers = {**record.headers, REPLAY_HEADER: "true"}
-        return JSONResponse(record.body, status_code=record.status_code, headers=headers)
+        return Response(
+            record.body, status_code=record.status_code, headers=headers, media_type=JSON
+        )
 
     async def respond(
         self, status_code: int, body: BaseModel, headers: dict[str, str] | None = None
-    ) -> JSONResponse:
+    ) -> Response:
         """Build the response and, under a key, store it in this transaction."""
-        content = body.model_dump(mode="json")
+        content = body.model_dump_json()
         headers = headers or {}
         if self.key is not None:
             await self.session.execute(
@@ -96,7 +99,7 @@ class Idempotency:
                     "headers": headers,
                 },
             )
-        return JSONResponse(content, status_code=status_code, headers=headers)
+        return Response(content, status_code=status_code, headers=headers, media_type=JSON)
 
 
 def _fingerprint(request: Request, body: bytes) -> str:

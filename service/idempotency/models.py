@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,6 +20,8 @@ class IdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
-    body: Mapped[Any] = mapped_column(JSONB)
+    # The exact bytes first sent, as text: JSONB would reorder keys, and a replay must be
+    # byte-for-byte the first answer.
+    body: Mapped[str] = mapped_column(Text)
     headers: Mapped[Any] = mapped_column(JSONB)
     created_at: Mapped[datetime] = created_at()

@@ -267,9 +267,12 @@ async def get_spend(
 
 
 async def lines_of(session: AsyncSession, spend_id: uuid.UUID) -> list[SpendLine]:
-    """A spend's lines in the order the engine chose them."""
+    """A spend's lines in the engine's order, as stored now (never stale copies in the session)."""
     rows = await session.scalars(
-        select(SpendLine).where(SpendLine.spend_id == spend_id).order_by(SpendLine.position)
+        select(SpendLine)
+        .where(SpendLine.spend_id == spend_id)
+        .order_by(SpendLine.position)
+        .execution_options(populate_existing=True)
     )
     return list(rows.all())
 
@@ -281,10 +284,7 @@ async def _locked(
     spend, _ = await get_spend(session, caller, spend_id, kind=kind)
     budget = await lock_budget(session, agency_id=caller.agency_id, budget_id=spend.budget_id)
     await session.refresh(spend)
-    lines = await lines_of(session, spend.id)
-    for line in lines:
-        await session.refresh(line)
-    return spend, lines, budget
+    return spend, await lines_of(session, spend.id), budget
 
 
 async def _resolve(
