@@ -128,11 +128,15 @@ async def _decide(
     idempotency: Idempotency,
     *,
     approve: bool,
+    kind: str = "spend",
 ) -> Response:
     if (previous := await idempotency.previous()) is not None:
         return previous
-    spend, rows = await approve_spend(session, caller, spend_id=spend_id, approve=approve)
-    return await idempotency.respond(200, spend_out(spend, rows))
+    spend, rows = await approve_spend(
+        session, caller, spend_id=spend_id, approve=approve, kind=kind
+    )
+    shape = spend_out if kind == "spend" else commitment_out
+    return await idempotency.respond(200, shape(spend, rows))
 
 
 @router.post("/v1/spends/{spend_id}/approve", response_model=SpendOut)
@@ -237,3 +241,29 @@ async def post_commitment_void(
         session, caller, commitment_id=commitment_id, amount=0
     )
     return await idempotency.respond(200, commitment_out(commitment, rows))
+
+
+@router.post("/v1/commitments/{commitment_id}/approve", response_model=CommitmentOut)
+async def post_commitment_approve(
+    commitment_id: uuid.UUID,
+    session: SessionDep,
+    caller: SpendsApprove,
+    idempotency: IdempotentWrite,
+) -> Response:
+    """Approve your agency's share of held money over its threshold; then it can be posted."""
+    return await _decide(
+        commitment_id, session, caller, idempotency, approve=True, kind="commitment"
+    )
+
+
+@router.post("/v1/commitments/{commitment_id}/reject", response_model=CommitmentOut)
+async def post_commitment_reject(
+    commitment_id: uuid.UUID,
+    session: SessionDep,
+    caller: SpendsApprove,
+    idempotency: IdempotentWrite,
+) -> Response:
+    """Reject held money awaiting your agency's approval; it goes back to the pots."""
+    return await _decide(
+        commitment_id, session, caller, idempotency, approve=False, kind="commitment"
+    )

@@ -73,7 +73,7 @@ class CommitmentOut(ResponseModel):
 
     id: uuid.UUID
     budget_id: uuid.UUID
-    status: Literal["pending", "posted", "voided", "expired"]
+    status: Literal["pending", "pending_approval", "rejected", "posted", "voided", "expired"]
     amount: int
     posted_amount: int | None
     category: Category

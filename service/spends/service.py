@@ -25,6 +25,7 @@ from service.reach import budget_in_reach
 from service.spends.models import Spend, SpendLine
 
 SPEND_CODE, HOLD_CODE, REVERSAL_CODE, EXPIRY_CODE = "spend", "hold", "reversal", "expiry"
+HELD = ("pending", "pending_approval")  # commitment states whose money is still held
 
 
 class OutsidePeriod(DomainError):
@@ -77,7 +78,7 @@ def spend_entries(
             code=HOLD_CODE if hold else SPEND_CODE,
         )
         transfers.append(transfer)
-        approval = "awaiting" if line.needs_approval and spend.kind == "spend" else "not_needed"
+        approval = "awaiting" if line.needs_approval else "not_needed"
         rows.append(
             SpendLine(
                 spend_id=spend.id,
@@ -235,11 +236,14 @@ async def record_commitment(
     if expires_at <= datetime.now(UTC):
         raise OutsidePeriod("expires_at must be in the future.")
     lines = split_spend(amount=amount, category=category, streams=_funds(budget))
+    # Held money over a stream's threshold waits for that agency, as a spend would: otherwise
+    # a commitment posted later would pay without the approval the agency asked for.
+    awaiting = any(line.needs_approval for line in lines)
     commitment = Spend(
         id=commitment_id,
         budget_id=budget.id,
         kind="commitment",
-        status="pending",
+        status="pending_approval" if awaiting else "pending",
         amount=amount,
         category=category,
         description=description,
@@ -317,19 +321,27 @@ async def _resolve(
 
 
 async def approve_spend(
-    session: AsyncSession, caller: Caller, *, spend_id: uuid.UUID, approve: bool
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    spend_id: uuid.UUID,
+    approve: bool,
+    kind: str = "spend",
 ) -> tuple[Spend, list[SpendLine]]:
-    """The caller's agency approves or rejects its lines; all approved pays, any rejection frees."""
-    spend, lines, budget = await _locked(session, caller, spend_id, kind="spend")
+    """The caller's agency approves or rejects its lines; any rejection frees the money.
+
+    When every line is approved a spend is paid, and a commitment stays held, now postable.
+    """
+    spend, lines, budget = await _locked(session, caller, spend_id, kind=kind)
     if spend.status != "pending_approval":
         raise WrongState(
-            f"This spend is {spend.status}; only a spend awaiting approval can be decided."
+            f"This {kind} is {spend.status}; only one awaiting approval can be decided."
         )
     mine = [
         line for line in lines if line.approval == "awaiting" and line.agency_id == caller.agency_id
     ]
     if not mine:
-        raise NotAwaitingYou("No part of this spend awaits your agency's approval.")
+        raise NotAwaitingYou(f"No part of this {kind} awaits your agency's approval.")
     for line in mine:
         line.approval = "approved" if approve else "rejected"
     if not approve:
@@ -342,6 +354,8 @@ async def approve_spend(
             code="rejection",
         )
         spend.status = "rejected"
+    elif all(line.approval != "awaiting" for line in lines) and kind == "commitment":
+        spend.status = "pending"
     elif all(line.approval != "awaiting" for line in lines):
         await _resolve(
             session,
@@ -428,7 +442,7 @@ async def settle_commitment(
     """Post a commitment in full or part (amount), or void it (amount 0)."""
     commitment, lines, budget = await _locked(session, caller, commitment_id, kind="commitment")
     if (
-        commitment.status == "pending"
+        commitment.status in HELD
         and commitment.expires_at is not None
         and commitment.expires_at <= datetime.now(UTC)
     ):
@@ -443,7 +457,9 @@ async def settle_commitment(
         commitment.status = "expired"
         await session.flush()
         raise WrongState("This commitment expired; its money was released.")
-    if commitment.status != "pending":
+    if commitment.status == "pending_approval" and amount != 0:
+        raise WrongState("This commitment awaits an agency's approval; it cannot be paid yet.")
+    if commitment.status not in HELD:
         raise WrongState(
             f"This commitment is {commitment.status}; only a pending one can be settled."
         )
@@ -471,7 +487,7 @@ async def expire_commitments(session: AsyncSession, *, now: datetime) -> int:
         await session.execute(
             select(Spend.id, Budget.lead_agency_id)
             .join(Budget, Budget.id == Spend.budget_id)
-            .where(Spend.kind == "commitment", Spend.status == "pending", Spend.expires_at <= now)
+            .where(Spend.kind == "commitment", Spend.status.in_(HELD), Spend.expires_at <= now)
             .limit(500)
         )
     ).all()
@@ -484,7 +500,7 @@ async def expire_commitments(session: AsyncSession, *, now: datetime) -> int:
             scopes=frozenset(),
         )
         commitment, lines, budget = await _locked(session, system, commitment_id, kind="commitment")
-        if commitment.status != "pending":
+        if commitment.status not in HELD:
             continue
         await _resolve(
             session,

@@ -243,3 +243,44 @@ class TestCommitments:
         assert totals["available"] == 100_000 + 2_000_000
         again = await world.council.post(f"/v1/commitments/{commitment['id']}/post")
         assert again.status_code == 409
+
+
+class TestCommitmentApproval:
+    async def test_held_money_over_a_threshold_waits_for_the_agency_before_it_can_be_paid(
+        self, partners: PartnerFactory
+    ) -> None:
+        world = await make_world(partners, care_amount=1, dfg_threshold=100_000)
+        body = {
+            "amount": 150_000,
+            "category": "housing_adaptation",
+            "description": "Ramp, booked",
+            "expires_at": "2030-01-01T00:00:00Z",
+        }
+        commitment = await created(
+            await world.council.post(world.budget_path("/commitments"), body)
+        )
+        assert commitment["status"] == "pending_approval"
+        early = await world.council.post(f"/v1/commitments/{commitment['id']}/post")
+        assert early.status_code == 409
+        approved = await world.housing.post(f"/v1/commitments/{commitment['id']}/approve")
+        assert approved.json()["status"] == "pending"
+        paid = await world.council.post(f"/v1/commitments/{commitment['id']}/post")
+        assert paid.json()["status"] == "posted"
+        totals = (await world.council.get(world.budget_path())).json()["totals"]
+        assert (totals["pending"], totals["spent"]) == (0, 150_000)
+
+    async def test_a_rejected_commitment_releases_its_money(self, partners: PartnerFactory) -> None:
+        world = await make_world(partners, dfg_threshold=100_000)
+        body = {
+            "amount": 150_000,
+            "category": "housing_adaptation",
+            "description": "Ramp, booked",
+            "expires_at": "2030-01-01T00:00:00Z",
+        }
+        commitment = await created(
+            await world.council.post(world.budget_path("/commitments"), body)
+        )
+        rejected = await world.housing.post(f"/v1/commitments/{commitment['id']}/reject")
+        assert rejected.json()["status"] == "rejected"
+        totals = (await world.council.get(world.budget_path())).json()["totals"]
+        assert totals["pending"] == 0 and totals["available"] == totals["allocated"]
