@@ -104,3 +104,17 @@ def spend_body(amount: int, category: str = "personal_care", **extra: Any) -> di
         "occurred_on": "2026-06-01",
         **extra,
     }
+
+
+def commitment_body(
+    amount: int,
+    category: str = "respite",
+    expires_at: str = "2030-01-01T00:00:00Z",
+) -> dict[str, Any]:
+    """A valid commitment request."""
+    return {
+        "amount": amount,
+        "category": category,
+        "description": "Booked support",
+        "expires_at": expires_at,
+    }

@@ -6,7 +6,7 @@ import uuid
 from sqlalchemy import text
 
 from tests.partners import PartnerFactory
-from tests.world import make_world, spend_body
+from tests.world import commitment_body, make_world, spend_body
 
 
 async def _ledger_balances(app: object) -> tuple[int, int, int, int]:
@@ -74,12 +74,7 @@ class TestConcurrentSpends:
             (await world.council.post(world.budget_path("/spends"), spend_body(1_000))).json()["id"]
             for _ in range(10)
         ]
-        commitment = {
-            "amount": 5_000,
-            "category": "respite",
-            "description": "Respite",
-            "expires_at": "2030-01-01T00:00:00Z",
-        }
+        commitment = commitment_body(5_000)
         work = [world.council.post(f"/v1/spends/{spend}/reverse") for spend in first]
         work += [
             world.council.post(world.budget_path("/spends"), spend_body(2_000)) for _ in range(10)

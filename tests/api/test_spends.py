@@ -1,7 +1,7 @@
 """Spends: the explained split, refusals, approvals, reversals and idempotent retries."""
 
 from tests.partners import PartnerFactory
-from tests.world import created, make_world, spend_body
+from tests.world import commitment_body, created, make_world, spend_body
 
 
 class TestPostSpend:
@@ -205,12 +205,7 @@ class TestCommitments:
         commitment = await created(
             await world.council.post(
                 world.budget_path("/commitments"),
-                {
-                    "amount": 60_000,
-                    "category": "respite",
-                    "description": "Respite week",
-                    "expires_at": "2030-01-01T00:00:00Z",
-                },
+                commitment_body(60_000),
             )
         )
         assert commitment["status"] == "pending"
@@ -229,12 +224,7 @@ class TestCommitments:
         commitment = await created(
             await world.council.post(
                 world.budget_path("/commitments"),
-                {
-                    "amount": 60_000,
-                    "category": "respite",
-                    "description": "Respite week",
-                    "expires_at": "2030-01-01T00:00:00Z",
-                },
+                commitment_body(60_000),
             )
         )
         voided = await world.council.post(f"/v1/commitments/{commitment['id']}/void")
@@ -250,12 +240,7 @@ class TestCommitmentApproval:
         self, partners: PartnerFactory
     ) -> None:
         world = await make_world(partners, care_amount=1, dfg_threshold=100_000)
-        body = {
-            "amount": 150_000,
-            "category": "housing_adaptation",
-            "description": "Ramp, booked",
-            "expires_at": "2030-01-01T00:00:00Z",
-        }
+        body = commitment_body(150_000, "housing_adaptation")
         commitment = await created(
             await world.council.post(world.budget_path("/commitments"), body)
         )
@@ -271,12 +256,7 @@ class TestCommitmentApproval:
 
     async def test_a_rejected_commitment_releases_its_money(self, partners: PartnerFactory) -> None:
         world = await make_world(partners, dfg_threshold=100_000)
-        body = {
-            "amount": 150_000,
-            "category": "housing_adaptation",
-            "description": "Ramp, booked",
-            "expires_at": "2030-01-01T00:00:00Z",
-        }
+        body = commitment_body(150_000, "housing_adaptation")
         commitment = await created(
             await world.council.post(world.budget_path("/commitments"), body)
         )

@@ -6,7 +6,7 @@ import httpx
 
 from service.spends.service import expire_commitments
 from tests.partners import PartnerFactory
-from tests.world import created, make_world
+from tests.world import commitment_body, created, make_world
 
 
 async def test_health_readiness_and_metrics(client: httpx.AsyncClient) -> None:
@@ -28,12 +28,7 @@ async def test_expired_commitments_release_their_money(partners: PartnerFactory)
     commitment = await created(
         await world.council.post(
             world.budget_path("/commitments"),
-            {
-                "amount": 40_000,
-                "category": "respite",
-                "description": "Booked",
-                "expires_at": soon.isoformat(),
-            },
+            commitment_body(40_000, expires_at=soon.isoformat()),
         )
     )
     async with partners.app.state.sessionmaker() as session, session.begin():
