@@ -320,6 +320,19 @@ async def _resolve(
     await post_batch(session, budget_id=budget.id, transfers=transfers, reference_id=spend.id)
 
 
+async def _release(
+    session: AsyncSession,
+    *,
+    budget: LockedBudget,
+    spend: Spend,
+    lines: Sequence[SpendLine],
+    code: str,
+) -> None:
+    """Let go of every held line: the money goes back to the pots it came from."""
+    zeros = [0] * len(lines)
+    await _resolve(session, budget=budget, spend=spend, lines=lines, post_amounts=zeros, code=code)
+
+
 async def approve_spend(
     session: AsyncSession,
     caller: Caller,
@@ -345,27 +358,21 @@ async def approve_spend(
     for line in mine:
         line.approval = "approved" if approve else "rejected"
     if not approve:
-        await _resolve(
-            session,
-            budget=budget,
-            spend=spend,
-            lines=lines,
-            post_amounts=[0] * len(lines),
-            code="rejection",
-        )
+        await _release(session, budget=budget, spend=spend, lines=lines, code="rejection")
         spend.status = "rejected"
-    elif all(line.approval != "awaiting" for line in lines) and kind == "commitment":
-        spend.status = "pending"
     elif all(line.approval != "awaiting" for line in lines):
-        await _resolve(
-            session,
-            budget=budget,
-            spend=spend,
-            lines=lines,
-            post_amounts=[line.amount for line in lines],
-            code="approval",
-        )
-        spend.status = "posted"
+        if kind == "commitment":
+            spend.status = "pending"
+        else:
+            await _resolve(
+                session,
+                budget=budget,
+                spend=spend,
+                lines=lines,
+                post_amounts=[line.amount for line in lines],
+                code="approval",
+            )
+            spend.status = "posted"
     spend.version += 1
     await session.flush()
     return spend, lines
@@ -446,17 +453,12 @@ async def settle_commitment(
         and commitment.expires_at is not None
         and commitment.expires_at <= datetime.now(UTC)
     ):
-        await _resolve(
-            session,
-            budget=budget,
-            spend=commitment,
-            lines=lines,
-            post_amounts=[0] * len(lines),
-            code=EXPIRY_CODE,
+        # A refusal rolls this transaction back, so releasing here would never land: the
+        # expiry sweep releases the money.
+        raise WrongState(
+            f"This commitment expired at {commitment.expires_at.isoformat()};"
+            " its held money is being released to the pots."
         )
-        commitment.status = "expired"
-        await session.flush()
-        raise WrongState("This commitment expired; its money was released.")
     if commitment.status == "pending_approval" and amount != 0:
         raise WrongState("This commitment awaits an agency's approval; it cannot be paid yet.")
     if commitment.status not in HELD:
@@ -502,14 +504,7 @@ async def expire_commitments(session: AsyncSession, *, now: datetime) -> int:
         commitment, lines, budget = await _locked(session, system, commitment_id, kind="commitment")
         if commitment.status not in HELD:
             continue
-        await _resolve(
-            session,
-            budget=budget,
-            spend=commitment,
-            lines=lines,
-            post_amounts=[0] * len(lines),
-            code=EXPIRY_CODE,
-        )
+        await _release(session, budget=budget, spend=commitment, lines=lines, code=EXPIRY_CODE)
         commitment.status = "expired"
         commitment.version += 1
         expired += 1

@@ -1,5 +1,6 @@
 """Operations endpoints, request ids and the commitment expiry sweep."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -39,3 +40,24 @@ async def test_expired_commitments_release_their_money(partners: PartnerFactory)
     assert totals["pending"] == 0 and totals["available"] == totals["allocated"]
     late = await world.council.post(f"/v1/commitments/{commitment['id']}/post")
     assert late.status_code == 409
+
+
+async def test_an_expired_commitment_cannot_be_paid_even_before_the_sweep(
+    partners: PartnerFactory,
+) -> None:
+    world = await make_world(partners, care_amount=100_000)
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    commitment = await created(
+        await world.council.post(
+            world.budget_path("/commitments"),
+            commitment_body(40_000, expires_at=soon.isoformat()),
+        )
+    )
+    await asyncio.sleep(1.2)
+    late = await world.council.post(f"/v1/commitments/{commitment['id']}/post")
+    assert late.status_code == 409
+    assert "expired" in late.json()["detail"]
+    async with partners.app.state.sessionmaker() as session, session.begin():
+        assert await expire_commitments(session, now=datetime.now(UTC)) == 1
+    totals = (await world.council.get(world.budget_path())).json()["totals"]
+    assert totals["pending"] == 0 and totals["spent"] == 0
