@@ -1,4 +1,4 @@
-"""The shared words partners use: spend categories, stream kinds, unspent-money rules."""
+"""Every vocabulary in one place: API enums, domain rules and database CHECKs come from here."""
 
 from enum import StrEnum
 
@@ -35,3 +35,67 @@ class Unspent(StrEnum):
 
     RETURN = "return"
     CARRY_FORWARD = "carry_forward"
+
+
+class AgencyKind(StrEnum):
+    """What sort of organisation an agency is."""
+
+    COUNCIL = "council"
+    HOUSING = "housing"
+    EMPLOYMENT = "employment"
+    EQUIPMENT = "equipment"
+    HEALTH = "health"
+    OTHER = "other"
+
+
+class Deployment(StrEnum):
+    """How a budget is held and paid out (Care Act deployment options)."""
+
+    DIRECT_PAYMENT = "direct_payment"
+    MANAGED = "managed"
+    INDIVIDUAL_SERVICE_FUND = "individual_service_fund"
+    THIRD_PARTY = "third_party"
+    MIXED = "mixed"
+
+
+class AllocationStatus(StrEnum):
+    """Indicative money is shown but cannot be spent; confirmed money is in the pot."""
+
+    INDICATIVE = "indicative"
+    CONFIRMED = "confirmed"
+
+
+class SpendKind(StrEnum):
+    """What a spend row records: money paid, money held for booked support, or a reversal."""
+
+    SPEND = "spend"
+    COMMITMENT = "commitment"
+    REVERSAL = "reversal"
+
+
+class SpendStatus(StrEnum):
+    """Where a spend or commitment stands. Spends: posted, pending_approval, rejected,
+    reversed. Commitments: pending, pending_approval, rejected, posted, voided, expired."""
+
+    POSTED = "posted"
+    PENDING_APPROVAL = "pending_approval"
+    REJECTED = "rejected"
+    REVERSED = "reversed"
+    PENDING = "pending"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+
+
+class Approval(StrEnum):
+    """Whether one line of a spend waits for its agency's approval."""
+
+    NOT_NEEDED = "not_needed"
+    AWAITING = "awaiting"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+def sql_in(column: str, vocabulary: type[StrEnum]) -> str:
+    """A CHECK constraint's text allowing exactly the vocabulary's values."""
+    values = ", ".join(f"'{member.value}'" for member in vocabulary)
+    return f"{column} IN ({values})"
