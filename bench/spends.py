@@ -87,12 +87,11 @@ from service.database import make_engine, make_sessionmaker, start_embedded
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import StreamFunds, split_spend
 from service.domain.vocabulary import Category, Unspent
-from service.idempotency.guard import FIND_RECORD, TRY_LOCK
+from service.idempotency.store import FIND_RECORD, NAMESPACE, TRY_LOCK
 from service.ledger.repository import LOCK_POTS, POST_BATCH, batch_params
 from service.migrate import upgrade
-from service.spends.endpoints import NAMESPACE
 from service.spends.models import Spend
-from service.spends.service import RECORD, SPEND_CODE, record_params, spend_entries
+from service.spends.repository import RECORD, SPEND_CODE, record_params, spend_entries
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STARTS_ON, ENDS_ON = date(2026, 4, 1), date(2027, 3, 31)

@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     db_pool_size: int = 10
     commitment_sweep_seconds: float = 30.0
+    approval_window_days: int = Field(
+        default=7,
+        ge=0,
+        le=366,
+        description="Spends of the same category and payee this many days back count"
+        " together against a stream's approval threshold",
+    )
 
     @property
     def token_issuer(self) -> str:

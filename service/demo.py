@@ -32,7 +32,7 @@ from service.budgets.schemas import BudgetIn, Deployment
 from service.budgets.service import add_funder, create_budget
 from service.config import Settings
 from service.database import make_engine, make_sessionmaker
-from service.domain.vocabulary import Category, StreamKind
+from service.domain.vocabulary import AllocationStatus, Category, StreamKind
 from service.people.schemas import PersonIn
 from service.people.service import create_person
 from service.spends.service import record_commitment, record_spend
@@ -338,7 +338,7 @@ async def _load_person(
             budget_id=budget.id,
             stream_id=streams[kind],
             amount=amount,
-            status=status,
+            status=AllocationStatus(status),
         )
     dated = sorted(((on, p) for p in person.purchases for on in p.dates), key=lambda x: x[0])
     for occurred_on, purchase in dated:
@@ -353,6 +353,8 @@ async def _load_person(
             occurred_on=occurred_on,
             payee=purchase.payee,
             split=None,
+            # A history loaded in one go is not one purchase split up to dodge approval.
+            approval_window=timedelta(0),
         )
     category, amount, description = person.commitment
     await record_commitment(

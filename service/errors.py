@@ -1,11 +1,12 @@
 """Every error a client sees is an RFC 9457 problem, rendered here and nowhere else.
 
-Domain errors (service.domain) carry no HTTP meaning; PROBLEM_TYPES gives each its status
-and type. Errors raised at the API edge subclass `Problem` and carry their own.
+Domain errors carry no HTTP meaning; PROBLEMS gives each its status, type and extra fields,
+in one table. Errors of the HTTP edge itself subclass `Problem` and carry their own.
 """
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,7 +15,31 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.domain.errors import DomainError
+from service.allocations.errors import AlreadyConfirmed, OverCap
+from service.domain.errors import (
+    BadCursor,
+    DomainError,
+    ForbiddenRole,
+    MissingScope,
+    NotFound,
+    StaleVersion,
+    VersionRequired,
+)
+from service.domain.pooling import InsufficientFunds, InvalidSplit
+from service.idempotency.store import KeyInFlight, KeyReused
+from service.ledger.repository import Overdrawn, PendingAlreadyResolved
+from service.spends.errors import (
+    CommitmentExpired,
+    ExpiryInPast,
+    NotAwaitingApproval,
+    NotAwaitingYou,
+    NotHeld,
+    NotPosted,
+    OutsidePeriod,
+    OverPosting,
+    StillAwaitingApproval,
+)
+from service.versions import etag
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +84,7 @@ COMMON_PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 
 class Problem(Exception):
-    """An error with its HTTP meaning: status, a type slug, a title and a detail for people."""
+    """An error of the HTTP edge itself (no token, no If-Match, no Idempotency-Key)."""
 
     status: int = 400
     slug: str = "bad-request"
@@ -78,46 +103,10 @@ class Problem(Exception):
         self.headers = dict(headers or {})
 
 
-class NotFound(Problem):
-    """Missing, or outside the caller's reach: the two must look the same."""
-
-    status, slug, title = 404, "not-found", "Not found"
-
-
 class Unauthenticated(Problem):
     """No usable access token."""
 
     status, slug, title = 401, "unauthenticated", "Unauthenticated"
-
-
-class MissingScope(Problem):
-    """The token lacks the scope the operation needs."""
-
-    status, slug, title = 403, "insufficient-scope", "Insufficient scope"
-
-
-class Conflict(Problem):
-    """The request clashes with the resource's current state."""
-
-    status, slug, title = 409, "conflict", "Conflict"
-
-
-class PreconditionFailed(Problem):
-    """If-Match named a version that is no longer current."""
-
-    status, slug, title = 412, "precondition-failed", "Precondition failed"
-
-
-class PreconditionRequired(Problem):
-    """An update came without If-Match."""
-
-    status, slug, title = 428, "precondition-required", "Precondition required"
-
-
-class Unprocessable(Problem):
-    """The payload is well formed but cannot be accepted."""
-
-    status, slug, title = 422, "unprocessable", "Unprocessable request"
 
 
 def problem_response(
@@ -140,34 +129,101 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
-Extensions = Callable[[Any], Mapping[str, Any]]
+def bearer_challenge(error: str | None = None, description: str | None = None) -> dict[str, str]:
+    """The WWW-Authenticate header of a 401 or an insufficient-scope 403 (RFC 6750)."""
+    value = 'Bearer realm="onebudget"'
+    if error:
+        value += f', error="{error}"'
+    if description:
+        value += f', error_description="{description}"'
+    return {"WWW-Authenticate": value}
 
 
-def _no_extensions(error: DomainError) -> Mapping[str, Any]:
-    return {}
+@dataclass(frozen=True, slots=True)
+class ProblemSpec:
+    """How REST shows one domain refusal: status, type slug, title, extra fields, headers."""
+
+    status: int
+    slug: str
+    title: str
+    extensions: Callable[[Any], Mapping[str, Any]] = lambda error: {}
+    headers: Callable[[Any], Mapping[str, str]] = lambda error: {}
 
 
-# Domain refusal -> (status, type slug, title, extra fields). Each feature registers its
-# own errors with `register_domain_error`, so this module imports no feature.
-_DOMAIN_PROBLEMS: dict[type, tuple[int, str, str, Extensions]] = {}
+def _funds_extensions(error: InsufficientFunds) -> Mapping[str, Any]:
+    return {
+        "requested_amount": error.requested,
+        "eligible_amount": error.eligible_amount,
+        "streams": [
+            {"stream_id": str(s.stream_id), "available": s.available, "reason": s.reason}
+            for s in error.streams
+        ],
+    }
 
 
-def register_domain_error(
-    error: type[DomainError],
-    status: int,
-    slug: str,
-    title: str,
-    extensions: Extensions = _no_extensions,
-) -> None:
-    """Give a domain error its HTTP meaning and, optionally, the extra fields it carries."""
-    _DOMAIN_PROBLEMS[error] = (status, slug, title, extensions)
+# Every domain refusal and its problem, in one table. A class not listed falls back to its
+# nearest listed base; GraphQL will map the same classes to its own error codes.
+PROBLEMS: dict[type[DomainError], ProblemSpec] = {
+    NotFound: ProblemSpec(404, "not-found", "Not found"),
+    MissingScope: ProblemSpec(
+        403,
+        "insufficient-scope",
+        "Insufficient scope",
+        lambda e: {"required_scope": e.scope},
+        lambda e: bearer_challenge("insufficient_scope", f"needs {e.scope}"),
+    ),
+    ForbiddenRole: ProblemSpec(
+        403, "forbidden-role", "Your role does not allow this", lambda e: {"allowed": e.allowed}
+    ),
+    StaleVersion: ProblemSpec(
+        412,
+        "precondition-failed",
+        "Precondition failed",
+        lambda e: {"current_etag": etag(e.object_id, e.current_version)},
+    ),
+    VersionRequired: ProblemSpec(428, "precondition-required", "Precondition required"),
+    BadCursor: ProblemSpec(400, "bad-cursor", "Bad cursor"),
+    KeyInFlight: ProblemSpec(409, "conflict", "Conflict", headers=lambda e: {"Retry-After": "1"}),
+    KeyReused: ProblemSpec(422, "idempotency-key-reused", "Idempotency-Key reused"),
+    InsufficientFunds: ProblemSpec(
+        422, "insufficient-funds", "Not enough eligible money", _funds_extensions
+    ),
+    InvalidSplit: ProblemSpec(
+        422,
+        "invalid-split",
+        "The chosen split cannot be used",
+        lambda e: {"problems": list(e.problems)},
+    ),
+    OverCap: ProblemSpec(
+        422,
+        "over-cap",
+        "Over the stream's cap",
+        lambda e: {"cap_amount": e.cap_amount, "allocated": e.allocated},
+    ),
+    AlreadyConfirmed: ProblemSpec(409, "already-confirmed", "Already confirmed"),
+    OutsidePeriod: ProblemSpec(422, "outside-period", "Outside the budget's period"),
+    ExpiryInPast: ProblemSpec(422, "expiry-in-past", "Expiry in the past"),
+    NotAwaitingApproval: ProblemSpec(409, "wrong-state", "Not awaiting approval"),
+    NotAwaitingYou: ProblemSpec(403, "not-awaiting-you", "Not awaiting your approval"),
+    NotPosted: ProblemSpec(409, "wrong-state", "Not posted"),
+    NotHeld: ProblemSpec(409, "wrong-state", "No longer held"),
+    StillAwaitingApproval: ProblemSpec(409, "wrong-state", "Still awaiting approval"),
+    CommitmentExpired: ProblemSpec(409, "wrong-state", "Expired"),
+    OverPosting: ProblemSpec(
+        422, "over-posting", "More than is held", lambda e: {"held_amount": e.held_amount}
+    ),
+    Overdrawn: ProblemSpec(409, "overdrawn", "The money is no longer there"),
+    PendingAlreadyResolved: ProblemSpec(409, "already-resolved", "Already resolved"),
+}
+FALLBACK = ProblemSpec(422, "rule-refused", "Refused by the rules")
 
 
-def _domain_meaning(error: DomainError) -> tuple[int, str, str, Extensions]:
+def problem_spec(error: DomainError) -> ProblemSpec:
+    """The problem for a domain refusal: its own class's, or its nearest listed base's."""
     for cls in type(error).__mro__:
-        if cls in _DOMAIN_PROBLEMS:
-            return _DOMAIN_PROBLEMS[cls]
-    return 422, "rule-refused", "Refused by the rules", _no_extensions
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]
+    return FALLBACK
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -195,9 +251,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        status, slug, title, extensions = _domain_meaning(exc)
+        spec = problem_spec(exc)
         return problem_response(
-            status=status, slug=slug, title=title, detail=exc.detail, extensions=extensions(exc)
+            status=spec.status,
+            slug=spec.slug,
+            title=spec.title,
+            detail=exc.detail,
+            extensions=spec.extensions(exc),
+            headers=spec.headers(exc),
         )
 
     @app.exception_handler(RequestValidationError)

@@ -23,7 +23,7 @@ from service.ops.middleware import AccessLog, RequestLimits
 from service.ops.retry import RetryConflicts
 from service.people.endpoints import router as people_router
 from service.spends.endpoints import router as spends_router
-from service.spends.service import expire_commitments
+from service.spends.expiry import expire_commitments
 from service.streams.endpoints import router as streams_router
 
 log = logging.getLogger(__name__)

@@ -85,3 +85,13 @@ class PartnerFactory:
         agency_id, client_id, secret = await self.register(kind=kind, name=name, scope=scope)
         token = await self.token(client_id, secret)
         return Partner(self.client, agency_id, client_id, secret, token)
+
+    async def another_client(self, partner: Partner, *, scope: str = ALL_SCOPES) -> Partner:
+        """A second client (its own credentials and token) of the same agency as `partner`."""
+        async with self.app.state.sessionmaker() as session, session.begin():
+            row, secret = await create_client(
+                session, agency_id=partner.agency_id, name="second system", scope=scope
+            )
+            client_id = row.client_id
+        token = await self.token(client_id, secret)
+        return Partner(self.client, partner.agency_id, client_id, secret, token)

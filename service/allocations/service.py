@@ -1,37 +1,45 @@
-"""Allocating stream money to budgets, and confirming it into the ledger."""
+"""Allocating stream money to budgets, and confirming it into the ledger.
+
+An agency allocates only from its own streams, to a budget it leads or funds; only the
+agency whose stream it is confirms an allocation.
+"""
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.allocations.errors import AlreadyConfirmed, OverCap
 from service.allocations.models import Allocation
 from service.auth.caller import Caller
 from service.budgets.models import Budget
-from service.domain.errors import DomainError
+from service.domain.errors import ForbiddenRole, NotFound
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import format_pence
-from service.errors import NotFound
+from service.domain.vocabulary import AllocationStatus
 from service.ledger.models import Account
 from service.ledger.repository import ensure_accounts, lock_budget, post_batch
-from service.reach import budget_in_reach
+from service.policy import budget_in_reach, require_scope
 from service.streams.models import FundingStream
-from service.streams.service import get_stream
+from service.streams.repository import find_stream
+from service.views import view_of
 
 ALLOCATION_CODE = "allocation"
 
 
-class OverCap(DomainError):
-    """The stream would give the budget more than its cap."""
+@dataclass(frozen=True, slots=True)
+class AllocationView:
+    """Money a stream puts into a budget; only confirmed money can be spent."""
 
-    def __init__(self, detail: str, *, cap_amount: int, allocated: int) -> None:
-        super().__init__(detail)
-        self.cap_amount = cap_amount
-        self.allocated = allocated
-
-
-class AlreadyConfirmed(DomainError):
-    """The allocation was confirmed before."""
+    id: uuid.UUID
+    budget_id: uuid.UUID
+    stream_id: uuid.UUID
+    amount: int
+    status: AllocationStatus
+    confirmed_at: datetime | None
+    created_at: datetime
 
 
 def _check_cap(stream: FundingStream, *, allocated: int, amount: int) -> None:
@@ -69,8 +77,14 @@ async def _confirm_into_ledger(
     await post_batch(
         session, budget_id=allocation.budget_id, transfers=[transfer], reference_id=allocation.id
     )
-    allocation.status = "confirmed"
+    allocation.status = AllocationStatus.CONFIRMED
     allocation.confirmed_at = func.now()
+
+
+async def _refreshed_view(session: AsyncSession, allocation: Allocation) -> AllocationView:
+    await session.flush()
+    await session.refresh(allocation)
+    return view_of(AllocationView, allocation)
 
 
 async def create_allocation(
@@ -80,23 +94,25 @@ async def create_allocation(
     budget_id: uuid.UUID,
     stream_id: uuid.UUID,
     amount: int,
-    status: str,
-) -> Allocation:
+    status: AllocationStatus,
+    allocation_id: uuid.UUID | None = None,
+) -> AllocationView:
     """Allocate from one of the caller's streams; confirmed money lands in the pot at once."""
-    stream = await get_stream(session, caller, stream_id)
-    budget = await lock_budget(session, agency_id=caller.agency_id, budget_id=budget_id)
+    require_scope(caller, "allocations:write")
+    stream = await find_stream(session, stream_id=stream_id, agency_id=caller.agency_id)
+    budget = await lock_budget(session, budget_id=budget_id, within_reach_of=caller.agency_id)
     if stream.cap_amount is not None and amount > stream.cap_amount:
         _check_cap(stream, allocated=0, amount=amount)
     allocation = Allocation(
-        id=uuid.uuid4(),
+        id=allocation_id or uuid.uuid4(),
         budget_id=budget.id,
         stream_id=stream.id,
         amount=amount,
-        status="indicative",
+        status=AllocationStatus.INDICATIVE,
     )
     session.add(allocation)
     await session.flush()
-    if status == "confirmed":
+    if status is AllocationStatus.CONFIRMED:
         await _confirm_into_ledger(
             session, allocation=allocation, stream=stream, currency=budget.currency
         )
@@ -104,35 +120,33 @@ async def create_allocation(
         await ensure_accounts(
             session, budget_id=budget.id, stream_id=stream.id, currency=budget.currency
         )
-    await session.flush()
-    await session.refresh(allocation)
-    return allocation
+    return await _refreshed_view(session, allocation)
 
 
 async def confirm_allocation(
     session: AsyncSession, caller: Caller, *, allocation_id: uuid.UUID
-) -> Allocation:
-    """Confirm an indicative allocation of one of the caller's streams."""
+) -> AllocationView:
+    """Confirm an indicative allocation; only the agency whose stream it is may."""
+    require_scope(caller, "allocations:write")
     row = (
         await session.execute(
             select(Allocation, FundingStream, Budget.currency)
             .join(FundingStream, FundingStream.id == Allocation.stream_id)
             .join(Budget, Budget.id == Allocation.budget_id)
-            .where(
-                Allocation.id == allocation_id,
-                FundingStream.agency_id == caller.agency_id,
-                budget_in_reach(caller.agency_id),
-            )
+            .where(Allocation.id == allocation_id, budget_in_reach(caller.agency_id))
         )
     ).one_or_none()
     if row is None:
-        raise NotFound(f"No allocation {allocation_id} of your agency's streams.")
+        raise NotFound(f"No allocation {allocation_id} is within your reach.")
     allocation, stream, currency = row
-    await lock_budget(session, agency_id=caller.agency_id, budget_id=allocation.budget_id)
+    if stream.agency_id != caller.agency_id:
+        raise ForbiddenRole(
+            "Only the agency whose stream this allocation comes from may confirm it.",
+            allowed=["agency owning the stream"],
+        )
+    await lock_budget(session, budget_id=allocation.budget_id, within_reach_of=caller.agency_id)
     await session.refresh(allocation)
-    if allocation.status == "confirmed":
+    if allocation.status == AllocationStatus.CONFIRMED:
         raise AlreadyConfirmed("This allocation is confirmed already; its money is in the pot.")
     await _confirm_into_ledger(session, allocation=allocation, stream=stream, currency=currency)
-    await session.flush()
-    await session.refresh(allocation)
-    return allocation
+    return await _refreshed_view(session, allocation)

@@ -1,24 +1,27 @@
-"""ETags and If-Match for resources that can change."""
+"""ETags and If-Match for resources that can change: HTTP's side of service.versions."""
 
 import uuid
 
-from service.errors import PreconditionFailed, PreconditionRequired
+from service.versions import Precondition, etag
+
+__all__ = ["etag", "precondition"]
 
 
-def etag(resource_id: uuid.UUID, version: int) -> str:
-    """A strong ETag naming one version of one resource."""
-    return f'"{resource_id.hex[:12]}-{version}"'
-
-
-def check_if_match(if_match: str | None, current: str) -> None:
-    """Refuse an update made against a version that is not the current one."""
+def precondition(if_match: str | None, resource_id: uuid.UUID) -> Precondition:
+    """The versions If-Match names for this resource (the service refuses none sent)."""
     if if_match is None:
-        raise PreconditionRequired(
-            "Send If-Match with the ETag from your last read, so no one's change is lost."
-        )
-    candidates = {tag.strip() for tag in if_match.split(",")}
-    if "*" not in candidates and current not in candidates:
-        raise PreconditionFailed(
-            "The resource changed since you read it: read it again and retry.",
-            extensions={"current_etag": current},
-        )
+        return Precondition(None, sent=False)
+    tags = {tag.strip() for tag in if_match.split(",")}
+    if "*" in tags:
+        return Precondition(None)
+    prefix = f'"{resource_id.hex[:12]}-'
+    versions = {
+        int(tag[len(prefix) : -1])
+        for tag in tags
+        if tag.startswith(prefix) and tag.endswith('"') and _digits(tag[len(prefix) : -1])
+    }
+    return Precondition(frozenset(versions))
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()

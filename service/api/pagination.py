@@ -14,16 +14,10 @@ from sqlalchemy import Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from service.errors import Problem
+from service.domain.errors import BadCursor
 
 T = TypeVar("T")
 M = TypeVar("M")
-
-
-class BadCursor(Problem):
-    """The cursor was not one this API handed out."""
-
-    status, slug, title = 400, "bad-cursor", "Bad cursor"
 
 
 class Page(BaseModel, Generic[T]):
@@ -49,9 +43,9 @@ def decode_cursor(cursor: str, *, parts: int) -> list[Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeError):
-        raise BadCursor("The cursor is not valid: pass next_cursor exactly as returned.") from None
+        raise BadCursor() from None
     if not isinstance(key, list) or len(key) != parts:
-        raise BadCursor("The cursor is not valid: pass next_cursor exactly as returned.")
+        raise BadCursor()
     return key
 
 
@@ -67,7 +61,7 @@ def _coerce(value: Any, column: InstrumentedAttribute[Any]) -> Any:
             return int(value)
         return str(value)
     except (TypeError, ValueError):
-        raise BadCursor("The cursor is not valid: pass next_cursor exactly as returned.") from None
+        raise BadCursor() from None
 
 
 async def paginate(

@@ -8,16 +8,9 @@ from fastapi import Depends, Request
 
 from service.auth.caller import Caller
 from service.auth.tokens import InvalidToken, verify_access_token
-from service.errors import MissingScope, Unauthenticated
-
-
-def _challenge(error: str | None = None, description: str | None = None) -> dict[str, str]:
-    value = 'Bearer realm="onebudget"'
-    if error:
-        value += f', error="{error}"'
-    if description:
-        value += f', error_description="{description}"'
-    return {"WWW-Authenticate": value}
+from service.errors import Unauthenticated
+from service.errors import bearer_challenge as _challenge
+from service.policy import require_scope
 
 
 class VerifiedTokens:
@@ -81,12 +74,7 @@ def require(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
     """A dependency that lets the caller through only if its token has `scope`."""
 
     async def check(caller: Authenticated) -> Caller:
-        if scope not in caller.scopes:
-            raise MissingScope(
-                f"This operation needs the scope {scope!r}; ask for it when you get a token.",
-                extensions={"required_scope": scope},
-                headers=_challenge("insufficient_scope", f"needs {scope}"),
-            )
+        require_scope(caller, scope)
         return caller
 
     return check

@@ -14,7 +14,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.allocations.models import Allocation
-from service.budgets.schemas import StreamTotals, Totals
 from service.domain.ledger import AccountKind, Counters, StreamBalance, stream_balance
 from service.streams.models import FundingStream
 
@@ -23,11 +22,32 @@ BudgetCounters = Mapping[tuple[uuid.UUID, AccountKind], Counters]
 
 
 @dataclass(frozen=True, slots=True)
+class Totals:
+    """Money on a budget, in pence. allocated = available + pending + spent + returned."""
+
+    allocated: int
+    available: int
+    pending: int
+    spent: int
+    returned: int
+    indicative: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTotals(Totals):
+    """One stream's share of a budget, named so the person can tell their streams apart."""
+
+    stream_id: uuid.UUID
+    agency_id: uuid.UUID
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Balances:
-    """What the API shows: the totals and one entry per stream."""
+    """A budget's totals and one entry per stream."""
 
     totals: Totals
-    streams: list[StreamTotals]
+    streams: tuple[StreamTotals, ...]
 
 
 async def _indicative(
@@ -106,7 +126,7 @@ def _balances(
             )
         )
     totals = Totals(indicative=sum(indicative.values()), **_fields(total))
-    return Balances(totals=totals, streams=streams)
+    return Balances(totals=totals, streams=tuple(streams))
 
 
 def _fields(balance: StreamBalance) -> dict[str, int]:

@@ -1,18 +1,14 @@
 """/v1/budgets: individual budgets, their funders, balances, statements and transfers."""
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.api.etags import check_if_match, etag
+from service.api.etags import etag, precondition
 from service.api.pagination import Cursor, Limit, Page
 from service.auth.dependencies import BudgetsRead, BudgetsWrite, LedgerRead
-from service.budgets.balances import Balances
-from service.budgets.models import Budget
 from service.budgets.schemas import (
     BudgetIn,
     BudgetOut,
@@ -23,59 +19,35 @@ from service.budgets.schemas import (
     TransferOut,
 )
 from service.budgets.service import (
-    NotLeadAgency,
+    BudgetView,
     add_funder,
-    balances,
-    balances_as_of,
     create_budget,
     get_budget,
     list_budgets,
     list_transfers,
+    statement,
     update_budget,
 )
 from service.database import SessionDep
-from service.errors import register_domain_error
-from service.idempotency.guard import OptionallyIdempotent
+from service.idempotency.guard import OptionallyIdempotent, Reply
 
 router = APIRouter(prefix="/v1/budgets", tags=["budgets"])
-register_domain_error(NotLeadAgency, 403, "not-lead-agency", "Not the lead agency")
 
 
-async def _budget_out(session: AsyncSession, budget: Budget) -> BudgetOut:
-    return (await _budgets_out(session, [budget]))[0]
-
-
-async def _budgets_out(session: AsyncSession, budgets: Sequence[Budget]) -> list[BudgetOut]:
-    money = await balances(session, budget_ids=[budget.id for budget in budgets])
-    return [_shape(budget, money[budget.id]) for budget in budgets]
-
-
-def _shape(budget: Budget, money: Balances) -> BudgetOut:
-    return BudgetOut(
-        id=budget.id,
-        person_id=budget.person_id,
-        lead_agency_id=budget.lead_agency_id,
-        starts_on=budget.starts_on,
-        ends_on=budget.ends_on,
-        currency=budget.currency,
-        deployment=budget.deployment,
-        created_at=budget.created_at,
-        totals=money.totals,
-        streams=money.streams,
-    )
+def _reply(budget: BudgetView) -> Reply:
+    return Reply(BudgetOut.model_validate(budget), {"ETag": etag(budget.id, budget.version)})
 
 
 @router.post("", status_code=201, response_model=BudgetOut)
 async def post_budget(
     body: BudgetIn, session: SessionDep, caller: BudgetsWrite, idempotency: OptionallyIdempotent
 ) -> Response:
-    """Open a budget for a person; your agency leads it."""
-    if (previous := await idempotency.previous()) is not None:
-        return previous
-    budget = await create_budget(session, caller, data=body)
-    return await idempotency.respond(
-        201, await _budget_out(session, budget), {"ETag": etag(budget.id, budget.version)}
-    )
+    """Open a budget for a person your agency registered or leads a budget for; you lead it."""
+
+    async def work(new_id: uuid.UUID) -> Reply:
+        return _reply(await create_budget(session, caller, data=body, budget_id=new_id))
+
+    return await idempotency.answer(201, work)
 
 
 @router.get("", response_model=Page[BudgetOut])
@@ -90,7 +62,7 @@ async def get_budgets(
     rows, next_cursor = await list_budgets(
         session, caller, person_id=person_id, cursor=cursor, limit=limit
     )
-    return Page(items=await _budgets_out(session, rows), next_cursor=next_cursor)
+    return Page(items=[BudgetOut.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
 @router.get("/{budget_id}", response_model=BudgetOut)
@@ -98,9 +70,9 @@ async def get_one_budget(
     budget_id: uuid.UUID, session: SessionDep, caller: BudgetsRead, response: Response
 ) -> BudgetOut:
     """A budget with its totals and per-stream balances."""
-    budget = await get_budget(session, caller, budget_id)
+    budget = await get_budget(session, caller, budget_id=budget_id)
     response.headers["ETag"] = etag(budget.id, budget.version)
-    return await _budget_out(session, budget)
+    return BudgetOut.model_validate(budget)
 
 
 @router.patch("/{budget_id}", response_model=BudgetOut)
@@ -113,11 +85,15 @@ async def patch_budget(
     if_match: Annotated[str | None, Header(max_length=200)] = None,
 ) -> BudgetOut:
     """Change how a budget is deployed (lead agency). Needs If-Match."""
-    budget = await get_budget(session, caller, budget_id, for_update=True)
-    check_if_match(if_match, etag(budget.id, budget.version))
-    budget = await update_budget(session, caller, budget, changes=body)
+    budget = await update_budget(
+        session,
+        caller,
+        budget_id=budget_id,
+        changes=body,
+        precondition=precondition(if_match, budget_id),
+    )
     response.headers["ETag"] = etag(budget.id, budget.version)
-    return await _budget_out(session, budget)
+    return BudgetOut.model_validate(budget)
 
 
 @router.post("/{budget_id}/funders", status_code=201, response_model=FunderOut)
@@ -129,10 +105,12 @@ async def post_funder(
     idempotency: OptionallyIdempotent,
 ) -> Response:
     """Bring a partner agency onto a budget you lead, so it can see and fund it."""
-    if (previous := await idempotency.previous()) is not None:
-        return previous
-    funder = await add_funder(session, caller, budget_id=budget_id, agency_id=body.agency_id)
-    return await idempotency.respond(201, FunderOut.model_validate(funder))
+
+    async def work(new_id: uuid.UUID) -> FunderOut:
+        funder = await add_funder(session, caller, budget_id=budget_id, agency_id=body.agency_id)
+        return FunderOut.model_validate(funder)
+
+    return await idempotency.answer(201, work)
 
 
 @router.get("/{budget_id}/statement", response_model=StatementOut)
@@ -143,18 +121,11 @@ async def get_statement(
     as_of: Annotated[datetime | None, Query(description="RFC 3339 time; default now")] = None,
 ) -> StatementOut:
     """The budget's totals and streams as they stood at `as_of`, rebuilt from the ledger."""
-    budget = await get_budget(session, caller, budget_id)
     moment = as_of or datetime.now().astimezone()
     if moment.tzinfo is None:
         moment = moment.astimezone()
-    money = await balances_as_of(session, budget_id=budget.id, as_of=moment)
-    return StatementOut(
-        budget_id=budget.id,
-        as_of=moment,
-        currency=budget.currency,
-        totals=money.totals,
-        streams=money.streams,
-    )
+    view = await statement(session, caller, budget_id=budget_id, as_of=moment)
+    return StatementOut.model_validate(view)
 
 
 @router.get("/{budget_id}/transfers", response_model=Page[TransferOut])
@@ -166,23 +137,7 @@ async def get_transfers(
     cursor: Cursor = None,
 ) -> Page[TransferOut]:
     """The budget's ledger transfers, newest first."""
-    budget = await get_budget(session, caller, budget_id)
     rows, next_cursor = await list_transfers(
-        session, budget_id=budget.id, cursor=cursor, limit=limit
+        session, caller, budget_id=budget_id, cursor=cursor, limit=limit
     )
-    items = [
-        TransferOut(
-            id=transfer.id,
-            stream_id=stream_id,
-            debit_account=debit_kind,
-            credit_account=credit_kind,
-            amount=transfer.amount,
-            kind=transfer.kind,
-            pending_id=transfer.pending_id,
-            code=transfer.code,
-            reference_id=transfer.reference_id,
-            created_at=transfer.created_at,
-        )
-        for transfer, stream_id, debit_kind, credit_kind in rows
-    ]
-    return Page(items=items, next_cursor=next_cursor)
+    return Page(items=[TransferOut.model_validate(row) for row in rows], next_cursor=next_cursor)

@@ -1,8 +1,9 @@
-"""Budgets: creating them, bringing funders in, and reading balances and history."""
+"""Budgets: opening them, bringing funders in, and reading balances and history."""
 
 import uuid
-from collections.abc import Collection
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -11,41 +12,109 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.agencies.models import Agency
 from service.api.pagination import paginate
 from service.auth.caller import Caller
-from service.budgets.balances import Balances, summarise
+from service.budgets.balances import Balances, StreamTotals, Totals, summarise
 from service.budgets.models import Budget, BudgetFunder
+from service.budgets.repository import find_budget
 from service.budgets.schemas import BudgetIn, BudgetPatch
-from service.domain.errors import DomainError
-from service.errors import NotFound
+from service.domain.errors import NotFound
+from service.domain.vocabulary import Deployment
 from service.ledger.models import Account, Transfer
 from service.ledger.repository import counters_as_of, current_counters
-from service.people.service import get_person
-from service.reach import budget_in_reach
+from service.policy import (
+    budget_in_reach,
+    person_access,
+    require_lead,
+    require_person_steward,
+    require_scope,
+)
+from service.versions import Precondition
+from service.views import view_of
 
 
-class NotLeadAgency(DomainError):
-    """Only the lead agency may do this to a budget."""
+@dataclass(frozen=True, slots=True)
+class BudgetView:
+    """A budget with its totals and per-stream balances."""
+
+    id: uuid.UUID
+    person_id: uuid.UUID
+    lead_agency_id: uuid.UUID
+    starts_on: date
+    ends_on: date
+    currency: str
+    deployment: Deployment
+    version: int
+    created_at: datetime
+    totals: Totals
+    streams: tuple[StreamTotals, ...]
 
 
-async def create_budget(session: AsyncSession, caller: Caller, *, data: BudgetIn) -> Budget:
-    """Open a budget for a person within reach; the caller's agency leads it."""
-    await get_person(session, caller, data.person_id)
-    budget = Budget(**data.model_dump(), lead_agency_id=caller.agency_id)
+@dataclass(frozen=True, slots=True)
+class FunderView:
+    """An agency funding a budget."""
+
+    budget_id: uuid.UUID
+    agency_id: uuid.UUID
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StatementView:
+    """A budget's totals and streams as they stood at `as_of`."""
+
+    budget_id: uuid.UUID
+    as_of: datetime
+    currency: str
+    totals: Totals
+    streams: tuple[StreamTotals, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TransferView:
+    """One ledger transfer, with the stream it belongs to and its accounts' kinds."""
+
+    id: uuid.UUID
+    stream_id: uuid.UUID
+    debit_account: str
+    credit_account: str
+    amount: int
+    kind: str
+    pending_id: uuid.UUID | None
+    code: str
+    reference_id: uuid.UUID | None
+    created_at: datetime
+
+
+async def _views(session: AsyncSession, budgets: Sequence[Budget]) -> list[BudgetView]:
+    """Budgets with their balances: a page costs the same few queries as one budget."""
+    counters = await current_counters(session, budget_ids=[budget.id for budget in budgets])
+    money = await summarise(session, counters)
+    return [_view(budget, money[budget.id]) for budget in budgets]
+
+
+def _view(budget: Budget, money: Balances) -> BudgetView:
+    return view_of(BudgetView, budget, totals=money.totals, streams=money.streams)
+
+
+async def create_budget(
+    session: AsyncSession, caller: Caller, *, data: BudgetIn, budget_id: uuid.UUID | None = None
+) -> BudgetView:
+    """Open a budget for a person the caller registered or leads a budget for; it leads this."""
+    require_scope(caller, "budgets:write")
+    access = await person_access(session, caller, person_id=data.person_id)
+    require_person_steward(access, action="open a budget for them")
+    budget = Budget(
+        id=budget_id or uuid.uuid4(), **data.model_dump(), lead_agency_id=caller.agency_id
+    )
     session.add(budget)
     await session.flush()
-    return budget
+    return (await _views(session, [budget]))[0]
 
 
-async def get_budget(
-    session: AsyncSession, caller: Caller, budget_id: uuid.UUID, *, for_update: bool = False
-) -> Budget:
-    """A budget the caller's agency leads or funds, or 404."""
-    query = select(Budget).where(Budget.id == budget_id, budget_in_reach(caller.agency_id))
-    if for_update:
-        query = query.with_for_update(of=Budget)
-    budget = await session.scalar(query)
-    if budget is None:
-        raise NotFound(f"No budget {budget_id} is within your reach.")
-    return budget
+async def get_budget(session: AsyncSession, caller: Caller, *, budget_id: uuid.UUID) -> BudgetView:
+    """A budget the caller's agency leads or funds, with its balances; or 404."""
+    require_scope(caller, "budgets:read")
+    budget = await find_budget(session, budget_id=budget_id, within_reach_of=caller.agency_id)
+    return (await _views(session, [budget]))[0]
 
 
 async def list_budgets(
@@ -55,37 +124,45 @@ async def list_budgets(
     person_id: uuid.UUID | None,
     cursor: str | None,
     limit: int,
-) -> tuple[list[Budget], str | None]:
+) -> tuple[list[BudgetView], str | None]:
     """Budgets within reach, optionally of one person, oldest first."""
+    require_scope(caller, "budgets:read")
     query = select(Budget).where(budget_in_reach(caller.agency_id))
     if person_id is not None:
         query = query.where(Budget.person_id == person_id)
     order = [Budget.created_at, Budget.id]
-    return await paginate(session, query, order=order, cursor=cursor, limit=limit)
+    rows, next_cursor = await paginate(session, query, order=order, cursor=cursor, limit=limit)
+    return await _views(session, rows), next_cursor
 
 
 async def update_budget(
-    session: AsyncSession, caller: Caller, budget: Budget, *, changes: BudgetPatch
-) -> Budget:
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    budget_id: uuid.UUID,
+    changes: BudgetPatch,
+    precondition: Precondition,
+) -> BudgetView:
     """Change how the budget is deployed; the lead agency only."""
-    _require_lead(caller, budget)
+    require_scope(caller, "budgets:write")
+    budget = await find_budget(
+        session, budget_id=budget_id, within_reach_of=caller.agency_id, for_update=True
+    )
+    require_lead(caller, lead_agency_id=budget.lead_agency_id, action="change the budget")
+    precondition.check(object_id=budget.id, version=budget.version)
     budget.deployment = changes.deployment
     budget.version += 1
     await session.flush()
-    return budget
-
-
-def _require_lead(caller: Caller, budget: Budget) -> None:
-    if budget.lead_agency_id != caller.agency_id:
-        raise NotLeadAgency("Only the lead agency of this budget may do that.")
+    return (await _views(session, [budget]))[0]
 
 
 async def add_funder(
     session: AsyncSession, caller: Caller, *, budget_id: uuid.UUID, agency_id: uuid.UUID
-) -> BudgetFunder:
+) -> FunderView:
     """Bring a partner agency onto a budget the caller leads. Adding twice changes nothing."""
-    budget = await get_budget(session, caller, budget_id)
-    _require_lead(caller, budget)
+    require_scope(caller, "budgets:write")
+    budget = await find_budget(session, budget_id=budget_id, within_reach_of=caller.agency_id)
+    require_lead(caller, lead_agency_id=budget.lead_agency_id, action="bring funders in")
     if await session.get(Agency, agency_id) is None:
         raise NotFound(f"No agency {agency_id} is registered.")
     await session.execute(
@@ -95,31 +172,35 @@ async def add_funder(
     )
     funder = await session.get(BudgetFunder, (budget_id, agency_id))
     assert funder is not None
-    return funder
+    return view_of(FunderView, funder)
 
 
-async def balances(
-    session: AsyncSession, *, budget_ids: Collection[uuid.UUID]
-) -> dict[uuid.UUID, Balances]:
-    """Budgets' balances now, from the account counters (cost independent of history)."""
-    return await summarise(session, await current_counters(session, budget_ids=budget_ids))
-
-
-async def balances_as_of(
-    session: AsyncSession, *, budget_id: uuid.UUID, as_of: datetime
-) -> Balances:
-    """The budget's balances as they stood at as_of, from the transfers."""
-    counters = await counters_as_of(session, budget_id=budget_id, as_of=as_of)
-    return (await summarise(session, {budget_id: counters}, as_of=as_of))[budget_id]
+async def statement(
+    session: AsyncSession, caller: Caller, *, budget_id: uuid.UUID, as_of: datetime
+) -> StatementView:
+    """The budget's balances as they stood at as_of, rebuilt from the transfers."""
+    require_scope(caller, "budgets:read")
+    budget = await find_budget(session, budget_id=budget_id, within_reach_of=caller.agency_id)
+    counters = await counters_as_of(session, budget_id=budget.id, as_of=as_of)
+    money = (await summarise(session, {budget.id: counters}, as_of=as_of))[budget.id]
+    return StatementView(
+        budget_id=budget.id,
+        as_of=as_of,
+        currency=budget.currency,
+        totals=money.totals,
+        streams=money.streams,
+    )
 
 
 async def list_transfers(
-    session: AsyncSession, *, budget_id: uuid.UUID, cursor: str | None, limit: int
-) -> tuple[list[tuple[Transfer, uuid.UUID, str, str]], str | None]:
+    session: AsyncSession, caller: Caller, *, budget_id: uuid.UUID, cursor: str | None, limit: int
+) -> tuple[list[TransferView], str | None]:
     """The budget's transfers, newest first, each with its stream and account kinds."""
+    require_scope(caller, "ledger:read")
+    budget = await find_budget(session, budget_id=budget_id, within_reach_of=caller.agency_id)
     page, next_cursor = await paginate(
         session,
-        select(Transfer).where(Transfer.budget_id == budget_id),
+        select(Transfer).where(Transfer.budget_id == budget.id),
         order=[Transfer.seq],
         cursor=cursor,
         limit=limit,
@@ -130,12 +211,14 @@ async def list_transfers(
         select(Account.id, Account.stream_id, Account.kind).where(Account.id.in_(ids))
     )
     accounts = {account_id: (stream_id, kind) for account_id, stream_id, kind in rows}
-    return [
-        (
+    views = [
+        view_of(
+            TransferView,
             t,
-            accounts[t.debit_account_id][0],
-            accounts[t.debit_account_id][1],
-            accounts[t.credit_account_id][1],
+            stream_id=accounts[t.debit_account_id][0],
+            debit_account=accounts[t.debit_account_id][1],
+            credit_account=accounts[t.credit_account_id][1],
         )
         for t in page
-    ], next_cursor
+    ]
+    return views, next_cursor

@@ -9,9 +9,11 @@ For a spend of `amount` pence (> 0) in `category`, every split `split_spend` ret
 - unless the person chose the split, lines follow `funding_order` and fill greedily:
   ring-fenced before flexible money, and within each, money returned if unspent before
   money carried forward, so the person keeps the freest money longest;
-- a line needs its agency's approval exactly when it is more than the stream's approval
-  threshold;
-- every line carries its reason in plain English.
+- a line needs its agency's approval exactly when it, added to what the stream paid lately
+  for the same purchase (`recent_amount`), is more than the stream's approval threshold:
+  splitting a purchase into small spends does not dodge approval;
+- every line carries its reason in plain English, without a verb: whether the money was
+  paid, held or released is said by whoever shows the line, since that can change later.
 
 If the eligible money is less than `amount`, nothing is split: `InsufficientFunds` says how
 much is eligible and why each stream given could not pay more. A preferred split is used
@@ -36,12 +38,15 @@ class StreamFunds:
     categories: frozenset[Category] | None  # None = flexible money (pays any category)
     unspent: Unspent  # RETURN money is "returned soonest"
     available: int  # pence, >= 0
-    approval_threshold: int | None  # largest share of one spend paid without approval
+    approval_threshold: int | None  # most paid for one purchase without approval
+    recent_amount: int = 0  # paid lately for the same purchase (category, payee), pence
 
     def __post_init__(self) -> None:
         """Refuse a negative balance: the ledger never lets a stream go below zero."""
         if self.available < 0:
             raise ValueError(f"available must be >= 0, got {self.available}")
+        if self.recent_amount < 0:
+            raise ValueError(f"recent_amount must be >= 0, got {self.recent_amount}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +65,7 @@ class FundingLine:
     agency_id: UUID
     amount: int  # > 0
     reason: str
-    needs_approval: bool  # amount > stream.approval_threshold
+    needs_approval: bool  # recent_amount + amount > stream.approval_threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +163,7 @@ def split_spend(
         share = min(stream.available, remaining) if eligible(stream, category) else 0
         if share > 0:
             why = _WHY[stream.categories is not None, stream.unspent]
-            reason = f"Paid {format_pence(share)} from {stream.name}: {_nature(stream)}, {why}."
+            reason = f"{format_pence(share)} from {stream.name}: {_nature(stream)}, {why}."
             lines.append(_line(stream, share, reason))
             remaining -= share
     return tuple(lines)
@@ -215,7 +220,7 @@ def _use_preferred(
         _line(
             by_id[line.stream_id],
             line.amount,
-            f"Paid {format_pence(line.amount)} from {by_id[line.stream_id].name}, "
+            f"{format_pence(line.amount)} from {by_id[line.stream_id].name}, "
             f"as the person chose in their split: {_nature(by_id[line.stream_id])}.",
         )
         for line in preferred
@@ -223,14 +228,25 @@ def _use_preferred(
 
 
 def _line(stream: StreamFunds, amount: int, reason: str) -> FundingLine:
-    """One funding line, flagged when it is over the agency's approval threshold."""
+    """One funding line, flagged when it takes the purchase over the approval threshold."""
     threshold = stream.approval_threshold
+    needs_approval = threshold is not None and stream.recent_amount + amount > threshold
+    if needs_approval:
+        lately = (
+            f" (counting {format_pence(stream.recent_amount)} paid lately for the same purchase)"
+            if stream.recent_amount
+            else ""
+        )
+        reason += (
+            f" It awaits the agency's approval, as it passes the {format_pence(threshold or 0)}"
+            f" that {stream.name} pays for one purchase without asking{lately}."
+        )
     return FundingLine(
         stream_id=stream.stream_id,
         agency_id=stream.agency_id,
         amount=amount,
         reason=reason,
-        needs_approval=threshold is not None and amount > threshold,
+        needs_approval=needs_approval,
     )
 
 

@@ -14,18 +14,18 @@ from datetime import date, datetime
 from typing import Any
 
 from asyncpg.exceptions import CheckViolationError, UniqueViolationError
-from sqlalchemy import Row, Select, TextClause, and_, bindparam, select, text
+from sqlalchemy import ColumnElement, Row, Select, TextClause, and_, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from service.budgets.models import Budget
+from service.budgets.repository import find_budget
 from service.domain.errors import DomainError
 from service.domain.ledger import AccountKind, Counters, TransferKind, TransferSpec, batch_effects
 from service.domain.vocabulary import Category, Unspent
-from service.errors import NotFound
 from service.ledger.models import Account, Transfer
-from service.reach import budget_in_reach
+from service.policy import budget_in_reach
 from service.streams.models import FundingStream
 
 
@@ -35,6 +35,10 @@ class PendingAlreadyResolved(DomainError):
 
 class Overdrawn(DomainError):
     """The database refused a transfer that would take a pot below zero."""
+
+
+class ForeignAccount(Exception):
+    """A batch named an account of another budget: a bug in the caller, never a user error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,7 @@ class PotState:
     pot_account_id: int
     spent_account_id: int
     available: int
+    recent_amount: int = 0  # what it paid lately for the same purchase (see spends)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +114,16 @@ async def ensure_accounts(
     )
 
 
-def _lock_pots_statement() -> Select[*tuple[Any, ...]]:
-    """The statement lock_budget runs, built once: building it costs more than running it."""
-    pot, spent = aliased(Account), aliased(Account)
-    return (
+def lock_pots_statement(
+    *, reach: bool = True, extra: Sequence[ColumnElement[Any]] = ()
+) -> Select[Any]:
+    """The statement lock_budget runs: build it once, since building costs more than running.
+
+    With `reach`, it finds the budget only for the agency bound as :agency_id; `extra`
+    columns (labelled, correlated to `POT`) ride along in the same round trip.
+    """
+    spent = aliased(Account)
+    query = (
         select(
             Budget.id,
             Budget.lead_agency_id,
@@ -125,48 +136,67 @@ def _lock_pots_statement() -> Select[*tuple[Any, ...]]:
             FundingStream.categories,
             FundingStream.unspent,
             FundingStream.approval_threshold_amount,
-            pot.id.label("pot_id"),
-            (pot.credits_posted - pot.debits_posted - pot.debits_pending).label("available"),
+            POT.id.label("pot_id"),
+            (POT.credits_posted - POT.debits_posted - POT.debits_pending).label("available"),
             spent.id.label("spent_id"),
+            *extra,
         )
-        .join(Budget, Budget.id == pot.budget_id)
-        .join(FundingStream, FundingStream.id == pot.stream_id)
+        .join(Budget, Budget.id == POT.budget_id)
+        .join(FundingStream, FundingStream.id == POT.stream_id)
         .join(
             spent,
             and_(
-                spent.budget_id == pot.budget_id,
-                spent.stream_id == pot.stream_id,
+                spent.budget_id == POT.budget_id,
+                spent.stream_id == POT.stream_id,
                 spent.kind == AccountKind.SPENT.value,
             ),
         )
-        .where(
-            pot.budget_id == bindparam("budget_id"),
-            pot.kind == AccountKind.POT.value,
-            budget_in_reach(bindparam("agency_id")),
-        )
-        .order_by(pot.id)
-        .with_for_update(of=pot, key_share=True)
+        .where(POT.budget_id == bindparam("budget_id"), POT.kind == AccountKind.POT.value)
+        .order_by(POT.id)
+        .with_for_update(of=POT, key_share=True)
     )
+    if reach:
+        query = query.where(budget_in_reach(bindparam("agency_id")))
+    return query  # type: ignore[return-value]
 
 
-LOCK_POTS = _lock_pots_statement()
+# The pot account of each row lock_budget reads; extra columns correlate to it.
+POT = aliased(Account, name="pot")
+LOCK_POTS = lock_pots_statement()
+LOCK_POTS_SYSTEM = lock_pots_statement(reach=False)
 
 
 async def lock_budget(
-    session: AsyncSession, *, agency_id: uuid.UUID, budget_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    budget_id: uuid.UUID,
+    within_reach_of: uuid.UUID | None,
+    statement: Select[Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> LockedBudget:
     """Lock a budget's pots (in account id order) and read them, in one round trip.
 
-    The pot rows themselves are locked, not just the budget row: after waiting for a lock,
-    PostgreSQL re-reads only the rows it locked, so the balances we read are the latest.
+    `within_reach_of` is the calling agency (404 outside its reach), or None on the
+    system path (expiry), which reaches every budget. The pot rows themselves are locked,
+    not just the budget row: after waiting for a lock, PostgreSQL re-reads only the rows it
+    locked, so the balances we read are the latest.
     """
+    if statement is None:
+        statement = LOCK_POTS if within_reach_of is not None else LOCK_POTS_SYSTEM
     # Parameters go to execute, not .params(): the statement object, and so its memoized
     # cache key, stays the same from call to call.
-    rows = (
-        await session.execute(LOCK_POTS, {"budget_id": budget_id, "agency_id": agency_id})
-    ).all()
+    params = {"budget_id": budget_id, "agency_id": within_reach_of, **(extra or {})}
+    rows = (await session.execute(statement, params)).all()
     if not rows:
-        return await _budget_without_pots(session, agency_id=agency_id, budget_id=budget_id)
+        budget = await find_budget(session, budget_id=budget_id, within_reach_of=within_reach_of)
+        return LockedBudget(
+            id=budget.id,
+            lead_agency_id=budget.lead_agency_id,
+            starts_on=budget.starts_on,
+            ends_on=budget.ends_on,
+            currency=budget.currency,
+            pots=(),
+        )
     first = rows[0]
     pots = tuple(
         PotState(
@@ -181,6 +211,7 @@ async def lock_budget(
             pot_account_id=row.pot_id,
             spent_account_id=row.spent_id,
             available=row.available,
+            recent_amount=int(row._mapping.get("recent_amount") or 0),
         )
         for row in rows
     )
@@ -191,25 +222,6 @@ async def lock_budget(
         ends_on=first.ends_on,
         currency=first.currency,
         pots=pots,
-    )
-
-
-async def _budget_without_pots(
-    session: AsyncSession, *, agency_id: uuid.UUID, budget_id: uuid.UUID
-) -> LockedBudget:
-    """A reachable budget no stream has allocated to yet (nothing to lock), or 404."""
-    budget = await session.scalar(
-        select(Budget).where(Budget.id == budget_id, budget_in_reach(agency_id))
-    )
-    if budget is None:
-        raise NotFound(f"No budget {budget_id} is within your reach.")
-    return LockedBudget(
-        id=budget.id,
-        lead_agency_id=budget.lead_agency_id,
-        starts_on=budget.starts_on,
-        ends_on=budget.ends_on,
-        currency=budget.currency,
-        pots=(),
     )
 
 
@@ -284,7 +296,7 @@ async def post_batch(
             ) from None
         raise
     if counts.accounts != len(params["account_ids"]):
-        raise ValueError("a transfer named an account outside the budget")
+        raise ForeignAccount(f"a transfer named an account outside budget {budget_id}")
     return counts
 
 

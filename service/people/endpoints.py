@@ -5,10 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from service.api.etags import check_if_match, etag
+from service.api.etags import etag, precondition
 from service.auth.dependencies import PeopleRead, PeopleWrite
 from service.database import SessionDep
-from service.idempotency.guard import OptionallyIdempotent
+from service.idempotency.guard import OptionallyIdempotent, Reply
 from service.people.schemas import PersonIn, PersonOut, PersonPatch
 from service.people.service import create_person, get_person, update_person
 
@@ -20,12 +20,12 @@ async def post_person(
     body: PersonIn, session: SessionDep, caller: PeopleWrite, idempotency: OptionallyIdempotent
 ) -> Response:
     """Register a person your agency supports."""
-    if (previous := await idempotency.previous()) is not None:
-        return previous
-    person = await create_person(session, caller, data=body)
-    return await idempotency.respond(
-        201, PersonOut.model_validate(person), {"ETag": etag(person.id, person.version)}
-    )
+
+    async def work(new_id: uuid.UUID) -> Reply:
+        person = await create_person(session, caller, data=body, person_id=new_id)
+        return Reply(PersonOut.model_validate(person), {"ETag": etag(person.id, person.version)})
+
+    return await idempotency.answer(201, work)
 
 
 @router.get("/{person_id}", response_model=PersonOut)
@@ -33,7 +33,7 @@ async def get_one_person(
     person_id: uuid.UUID, session: SessionDep, caller: PeopleRead, response: Response
 ) -> PersonOut:
     """A person your agency registered or whose budget it reaches."""
-    person = await get_person(session, caller, person_id)
+    person = await get_person(session, caller, person_id=person_id)
     response.headers["ETag"] = etag(person.id, person.version)
     return PersonOut.model_validate(person)
 
@@ -47,9 +47,13 @@ async def patch_person(
     response: Response,
     if_match: Annotated[str | None, Header(max_length=200)] = None,
 ) -> PersonOut:
-    """Correct a person's reference or name. Needs If-Match."""
-    person = await get_person(session, caller, person_id, for_update=True)
-    check_if_match(if_match, etag(person.id, person.version))
-    person = await update_person(session, person, changes=body)
+    """Correct a person's reference or name (their registering agency or a lead). If-Match."""
+    person = await update_person(
+        session,
+        caller,
+        person_id=person_id,
+        changes=body,
+        precondition=precondition(if_match, person_id),
+    )
     response.headers["ETag"] = etag(person.id, person.version)
     return PersonOut.model_validate(person)

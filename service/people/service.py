@@ -1,42 +1,68 @@
-"""Registering and reading budget holders, within the caller's reach."""
+"""Registering, reading and correcting budget holders, within the caller's reach and role."""
 
 import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.caller import Caller
-from service.errors import NotFound
 from service.people.models import Person
 from service.people.schemas import PersonIn, PersonPatch
-from service.reach import person_in_reach
+from service.policy import person_access, require_person_steward, require_scope
+from service.versions import Precondition
+from service.views import view_of
 
 
-async def create_person(session: AsyncSession, caller: Caller, *, data: PersonIn) -> Person:
-    """Register a person for the caller's agency."""
-    person = Person(**data.model_dump(), registered_by_agency_id=caller.agency_id)
+@dataclass(frozen=True, slots=True)
+class PersonView:
+    """A budget holder."""
+
+    id: uuid.UUID
+    reference: str
+    name: str
+    date_of_birth: date
+    registered_by_agency_id: uuid.UUID
+    version: int
+    created_at: datetime
+
+
+async def create_person(
+    session: AsyncSession, caller: Caller, *, data: PersonIn, person_id: uuid.UUID | None = None
+) -> PersonView:
+    """Register a person; the caller's agency becomes the registering agency."""
+    require_scope(caller, "people:write")
+    person = Person(
+        id=person_id or uuid.uuid4(), **data.model_dump(), registered_by_agency_id=caller.agency_id
+    )
     session.add(person)
     await session.flush()
-    return person
+    return view_of(PersonView, person)
 
 
-async def get_person(
-    session: AsyncSession, caller: Caller, person_id: uuid.UUID, *, for_update: bool = False
-) -> Person:
+async def get_person(session: AsyncSession, caller: Caller, *, person_id: uuid.UUID) -> PersonView:
     """A person within the caller's reach, or 404."""
-    query = select(Person).where(Person.id == person_id, person_in_reach(caller.agency_id))
-    if for_update:
-        query = query.with_for_update(of=Person)
-    person = await session.scalar(query)
-    if person is None:
-        raise NotFound(f"No person {person_id} is within your reach.")
-    return person
+    require_scope(caller, "people:read")
+    access = await person_access(session, caller, person_id=person_id)
+    return view_of(PersonView, access.person)
 
 
-async def update_person(session: AsyncSession, person: Person, *, changes: PersonPatch) -> Person:
-    """Apply the fields sent and move the version on."""
+async def update_person(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    person_id: uuid.UUID,
+    changes: PersonPatch,
+    precondition: Precondition,
+) -> PersonView:
+    """Correct a person's details: their registering agency or a lead of their budgets only."""
+    require_scope(caller, "people:write")
+    access = await person_access(session, caller, person_id=person_id, for_update=True)
+    require_person_steward(access, action="change their details")
+    person = access.person
+    precondition.check(object_id=person.id, version=person.version)
     for field, value in changes.model_dump(exclude_unset=True).items():
         setattr(person, field, value)
     person.version += 1
     await session.flush()
-    return person
+    return view_of(PersonView, person)

@@ -1,18 +1,19 @@
-"""Spends, commitments, approvals and reversals."""
+"""Spends, commitments, reversals and approvals under /v1."""
 
 import uuid
-from collections.abc import Sequence
+from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 
+from service.api.pagination import Cursor, Limit, Page
 from service.auth.dependencies import SpendsApprove, SpendsRead, SpendsWrite
 from service.database import SessionDep
-from service.domain.pooling import InsufficientFunds, InvalidSplit, SplitLine
-from service.errors import register_domain_error
+from service.domain.pooling import SplitLine
+from service.domain.vocabulary import SpendKind
 from service.idempotency.guard import Idempotency, IdempotentWrite
-from service.ledger.repository import Overdrawn, PendingAlreadyResolved
-from service.spends.models import Spend, SpendLine
 from service.spends.schemas import (
+    AwaitingOut,
     CommitmentIn,
     CommitmentOut,
     CommitmentPostIn,
@@ -22,70 +23,32 @@ from service.spends.schemas import (
     SpendOut,
 )
 from service.spends.service import (
-    NotAwaitingYou,
-    OutsidePeriod,
-    WrongState,
-    approve_spend,
+    decide,
     get_spend,
+    list_approvals,
+    list_spends,
+    post_commitment,
     record_commitment,
     record_spend,
     reverse_spend,
-    settle_commitment,
+    void_commitment,
 )
+from service.spends.views import SpendView
 
 router = APIRouter(tags=["spends"])
 
-register_domain_error(
-    InsufficientFunds,
-    422,
-    "insufficient-funds",
-    "Not enough eligible money",
-    lambda e: {
-        "requested_amount": e.requested,
-        "eligible_amount": e.eligible_amount,
-        "streams": [
-            {"stream_id": str(s.stream_id), "available": s.available, "reason": s.reason}
-            for s in e.streams
-        ],
-    },
-)
-register_domain_error(
-    InvalidSplit,
-    422,
-    "invalid-split",
-    "The chosen split cannot be used",
-    lambda e: {"problems": list(e.problems)},
-)
-register_domain_error(OutsidePeriod, 422, "outside-period", "Outside the budget's period")
-register_domain_error(WrongState, 409, "wrong-state", "Not possible in this state")
-register_domain_error(NotAwaitingYou, 403, "not-awaiting-you", "Not awaiting your approval")
-register_domain_error(Overdrawn, 409, "overdrawn", "The money is no longer there")
-register_domain_error(PendingAlreadyResolved, 409, "already-resolved", "Already resolved")
 
-NAMESPACE = uuid.UUID("6f1c4c52-5b7e-4b8e-9a53-0b1e7c2d9f10")
+def _approval_window(request: Request) -> timedelta:
+    return timedelta(days=request.app.state.settings.approval_window_days)
 
 
-def _new_id(idempotency: Idempotency) -> uuid.UUID:
-    """Derive the new object's id from the idempotency key: a retry can never make two."""
-    return uuid.uuid5(NAMESPACE, f"{idempotency.caller.client_pk}:{idempotency.key}")
+ApprovalWindow = Annotated[timedelta, Depends(_approval_window)]
 
 
-def _lines(rows: Sequence[SpendLine]) -> list[LineOut]:
-    return [LineOut.model_validate(row) for row in rows]
-
-
-def spend_out(spend: Spend, rows: Sequence[SpendLine]) -> SpendOut:
-    """A spend as the API shows it."""
-    return SpendOut.model_validate({**_columns(spend), "lines": _lines(rows)})
-
-
-def commitment_out(commitment: Spend, rows: Sequence[SpendLine]) -> CommitmentOut:
-    """A commitment as the API shows it."""
-    return CommitmentOut.model_validate({**_columns(commitment), "lines": _lines(rows)})
-
-
-def _columns(spend: Spend) -> dict[str, object]:
-    return {column.key: getattr(spend, column.key) for column in Spend.__table__.columns}
+def _shape(view: SpendView) -> SpendOut | CommitmentOut:
+    if view.kind is SpendKind.COMMITMENT:
+        return CommitmentOut.model_validate(view)
+    return SpendOut.model_validate(view)
 
 
 @router.post("/v1/budgets/{budget_id}/spends", status_code=201, response_model=SpendOut)
@@ -95,30 +58,51 @@ async def post_spend(
     session: SessionDep,
     caller: SpendsWrite,
     idempotency: IdempotentWrite,
+    window: ApprovalWindow,
 ) -> Response:
-    """Pay for something from the budget; the answer explains which streams paid and why."""
-    if (previous := await idempotency.previous()) is not None:
-        return previous
-    split = [SplitLine(line.stream_id, line.amount) for line in body.split] if body.split else None
-    spend, rows = await record_spend(
-        session,
-        caller,
-        spend_id=_new_id(idempotency),
-        budget_id=budget_id,
-        amount=body.amount,
-        category=body.category,
-        description=body.description,
-        occurred_on=body.occurred_on,
-        payee=body.payee,
-        split=split,
+    """Pay for something from the budget (lead agency); the answer explains the split."""
+
+    async def work(new_id: uuid.UUID) -> SpendOut:
+        split = [SplitLine(line.stream_id, line.amount) for line in body.split or ()] or None
+        spend = await record_spend(
+            session,
+            caller,
+            spend_id=new_id,
+            budget_id=budget_id,
+            amount=body.amount,
+            category=body.category,
+            description=body.description,
+            occurred_on=body.occurred_on,
+            payee=body.payee,
+            split=split,
+            approval_window=window,
+        )
+        return SpendOut.model_validate(spend)
+
+    return await idempotency.answer(201, work)
+
+
+@router.get("/v1/budgets/{budget_id}/spends", response_model=Page[SpendOut])
+async def get_budget_spends(
+    budget_id: uuid.UUID,
+    session: SessionDep,
+    caller: SpendsRead,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[SpendOut]:
+    """A budget's spends, newest first, each with its lines."""
+    rows, next_cursor = await list_spends(
+        session, caller, budget_id=budget_id, kind=SpendKind.SPEND, cursor=cursor, limit=limit
     )
-    return await idempotency.respond(201, spend_out(spend, rows))
+    return Page(items=[SpendOut.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
 @router.get("/v1/spends/{spend_id}", response_model=SpendOut)
 async def get_one_spend(spend_id: uuid.UUID, session: SessionDep, caller: SpendsRead) -> SpendOut:
     """A spend on a budget your agency reaches, with its lines."""
-    return spend_out(*await get_spend(session, caller, spend_id, kind="spend"))
+    return SpendOut.model_validate(
+        await get_spend(session, caller, spend_id=spend_id, kind=SpendKind.SPEND)
+    )
 
 
 async def _decide(
@@ -128,15 +112,13 @@ async def _decide(
     idempotency: Idempotency,
     *,
     approve: bool,
-    kind: str = "spend",
+    kind: SpendKind,
 ) -> Response:
-    if (previous := await idempotency.previous()) is not None:
-        return previous
-    spend, rows = await approve_spend(
-        session, caller, spend_id=spend_id, approve=approve, kind=kind
-    )
-    shape = spend_out if kind == "spend" else commitment_out
-    return await idempotency.respond(200, shape(spend, rows))
+    async def work(new_id: uuid.UUID) -> SpendOut | CommitmentOut:
+        view = await decide(session, caller, spend_id=spend_id, approve=approve, kind=kind)
+        return _shape(view)
+
+    return await idempotency.answer(200, work)
 
 
 @router.post("/v1/spends/{spend_id}/approve", response_model=SpendOut)
@@ -144,7 +126,7 @@ async def post_approve(
     spend_id: uuid.UUID, session: SessionDep, caller: SpendsApprove, idempotency: IdempotentWrite
 ) -> Response:
     """Approve your agency's share of a spend over its threshold; when all approve, it is paid."""
-    return await _decide(spend_id, session, caller, idempotency, approve=True)
+    return await _decide(spend_id, session, caller, idempotency, approve=True, kind=SpendKind.SPEND)
 
 
 @router.post("/v1/spends/{spend_id}/reject", response_model=SpendOut)
@@ -152,28 +134,29 @@ async def post_reject(
     spend_id: uuid.UUID, session: SessionDep, caller: SpendsApprove, idempotency: IdempotentWrite
 ) -> Response:
     """Reject a spend awaiting your agency's approval; the held money is released."""
-    return await _decide(spend_id, session, caller, idempotency, approve=False)
+    return await _decide(
+        spend_id, session, caller, idempotency, approve=False, kind=SpendKind.SPEND
+    )
 
 
 @router.post("/v1/spends/{spend_id}/reverse", status_code=201, response_model=ReversalOut)
 async def post_reverse(
     spend_id: uuid.UUID, session: SessionDep, caller: SpendsWrite, idempotency: IdempotentWrite
 ) -> Response:
-    """Reverse a posted spend: each stream that paid gets its share back."""
-    if (previous := await idempotency.previous()) is not None:
-        return previous
-    reversal, rows = await reverse_spend(
-        session, caller, spend_id=spend_id, reversal_id=_new_id(idempotency)
-    )
-    body = ReversalOut(
-        id=reversal.id,
-        spend_id=spend_id,
-        budget_id=reversal.budget_id,
-        amount=reversal.amount,
-        created_at=reversal.created_at,
-        lines=_lines(rows),
-    )
-    return await idempotency.respond(201, body)
+    """Reverse a posted spend (lead agency): each stream that paid gets its share back."""
+
+    async def work(new_id: uuid.UUID) -> ReversalOut:
+        reversal = await reverse_spend(session, caller, spend_id=spend_id, reversal_id=new_id)
+        return ReversalOut(
+            id=reversal.id,
+            spend_id=spend_id,
+            budget_id=reversal.budget_id,
+            amount=reversal.amount,
+            created_at=reversal.created_at,
+            lines=[LineOut.model_validate(line) for line in reversal.lines],
+        )
+
+    return await idempotency.answer(201, work)
 
 
 @router.post(
@@ -181,27 +164,52 @@ async def post_reverse(
     status_code=201,
     response_model=CommitmentOut,
 )
-async def post_commitment(
+async def post_commitment_new(
     budget_id: uuid.UUID,
     body: CommitmentIn,
     session: SessionDep,
     caller: SpendsWrite,
     idempotency: IdempotentWrite,
+    window: ApprovalWindow,
 ) -> Response:
-    """Hold money for booked support until you post it, void it, or it expires."""
-    if (previous := await idempotency.previous()) is not None:
-        return previous
-    commitment, rows = await record_commitment(
+    """Hold money for booked support (lead agency) until you post it, void it, or it expires."""
+
+    async def work(new_id: uuid.UUID) -> CommitmentOut:
+        commitment = await record_commitment(
+            session,
+            caller,
+            commitment_id=new_id,
+            budget_id=budget_id,
+            amount=body.amount,
+            category=body.category,
+            description=body.description,
+            expires_at=body.expires_at,
+            approval_window=window,
+        )
+        return CommitmentOut.model_validate(commitment)
+
+    return await idempotency.answer(201, work)
+
+
+@router.get("/v1/budgets/{budget_id}/commitments", response_model=Page[CommitmentOut])
+async def get_budget_commitments(
+    budget_id: uuid.UUID,
+    session: SessionDep,
+    caller: SpendsRead,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[CommitmentOut]:
+    """A budget's commitments (money held for booked support), newest first."""
+    rows, next_cursor = await list_spends(
         session,
         caller,
-        commitment_id=_new_id(idempotency),
         budget_id=budget_id,
-        amount=body.amount,
-        category=body.category,
-        description=body.description,
-        expires_at=body.expires_at,
+        kind=SpendKind.COMMITMENT,
+        cursor=cursor,
+        limit=limit,
     )
-    return await idempotency.respond(201, commitment_out(commitment, rows))
+    items = [CommitmentOut.model_validate(row) for row in rows]
+    return Page(items=items, next_cursor=next_cursor)
 
 
 @router.get("/v1/commitments/{commitment_id}", response_model=CommitmentOut)
@@ -209,7 +217,9 @@ async def get_one_commitment(
     commitment_id: uuid.UUID, session: SessionDep, caller: SpendsRead
 ) -> CommitmentOut:
     """A commitment on a budget your agency reaches."""
-    return commitment_out(*await get_spend(session, caller, commitment_id, kind="commitment"))
+    return CommitmentOut.model_validate(
+        await get_spend(session, caller, spend_id=commitment_id, kind=SpendKind.COMMITMENT)
+    )
 
 
 @router.post("/v1/commitments/{commitment_id}/post", response_model=CommitmentOut)
@@ -221,26 +231,26 @@ async def post_commitment_post(
     body: CommitmentPostIn | None = None,
 ) -> Response:
     """Pay a commitment in full, or part of it (`amount`); the rest goes back to the pots."""
-    if (previous := await idempotency.previous()) is not None:
-        return previous
-    amount = body.amount if body is not None else None
-    commitment, rows = await settle_commitment(
-        session, caller, commitment_id=commitment_id, amount=amount
-    )
-    return await idempotency.respond(200, commitment_out(commitment, rows))
+
+    async def work(new_id: uuid.UUID) -> CommitmentOut:
+        amount = body.amount if body is not None else None
+        view = await post_commitment(session, caller, commitment_id=commitment_id, amount=amount)
+        return CommitmentOut.model_validate(view)
+
+    return await idempotency.answer(200, work)
 
 
 @router.post("/v1/commitments/{commitment_id}/void", response_model=CommitmentOut)
 async def post_commitment_void(
     commitment_id: uuid.UUID, session: SessionDep, caller: SpendsWrite, idempotency: IdempotentWrite
 ) -> Response:
-    """Release a commitment's held money back to the pots."""
-    if (previous := await idempotency.previous()) is not None:
-        return previous
-    commitment, rows = await settle_commitment(
-        session, caller, commitment_id=commitment_id, amount=0
-    )
-    return await idempotency.respond(200, commitment_out(commitment, rows))
+    """Release a commitment's held money back to the pots (lead agency)."""
+
+    async def work(new_id: uuid.UUID) -> CommitmentOut:
+        view = await void_commitment(session, caller, commitment_id=commitment_id)
+        return CommitmentOut.model_validate(view)
+
+    return await idempotency.answer(200, work)
 
 
 @router.post("/v1/commitments/{commitment_id}/approve", response_model=CommitmentOut)
@@ -252,7 +262,7 @@ async def post_commitment_approve(
 ) -> Response:
     """Approve your agency's share of held money over its threshold; then it can be posted."""
     return await _decide(
-        commitment_id, session, caller, idempotency, approve=True, kind="commitment"
+        commitment_id, session, caller, idempotency, approve=True, kind=SpendKind.COMMITMENT
     )
 
 
@@ -265,5 +275,14 @@ async def post_commitment_reject(
 ) -> Response:
     """Reject held money awaiting your agency's approval; it goes back to the pots."""
     return await _decide(
-        commitment_id, session, caller, idempotency, approve=False, kind="commitment"
+        commitment_id, session, caller, idempotency, approve=False, kind=SpendKind.COMMITMENT
     )
+
+
+@router.get("/v1/approvals", response_model=Page[AwaitingOut])
+async def get_approvals(
+    session: SessionDep, caller: SpendsApprove, limit: Limit = 50, cursor: Cursor = None
+) -> Page[AwaitingOut]:
+    """Your agency's inbox: spends and commitments awaiting its approval, oldest first."""
+    rows, next_cursor = await list_approvals(session, caller, cursor=cursor, limit=limit)
+    return Page(items=[AwaitingOut.model_validate(row) for row in rows], next_cursor=next_cursor)

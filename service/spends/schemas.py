@@ -92,3 +92,20 @@ class ReversalOut(ResponseModel):
     amount: int
     created_at: datetime
     lines: list[LineOut]
+
+
+class AwaitingOut(ResponseModel):
+    """A spend or commitment with a line awaiting your agency's approval."""
+
+    kind: Literal["spend", "commitment"]
+    id: uuid.UUID
+    budget_id: uuid.UUID
+    status: Literal["pending_approval"]
+    amount: int
+    category: Category
+    description: str
+    payee: str | None
+    occurred_on: date | None
+    expires_at: datetime | None
+    created_at: datetime
+    lines: list[LineOut]

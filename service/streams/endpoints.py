@@ -5,15 +5,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from service.api.etags import check_if_match, etag
+from service.api.etags import etag, precondition
 from service.api.pagination import Cursor, Limit, Page
 from service.auth.dependencies import StreamsRead, StreamsWrite
 from service.database import SessionDep
-from service.idempotency.guard import OptionallyIdempotent
+from service.idempotency.guard import OptionallyIdempotent, Reply
 from service.streams.schemas import StreamIn, StreamOut, StreamPatch
-from service.streams.service import create_stream, get_stream, list_streams, update_stream
+from service.streams.service import (
+    StreamView,
+    create_stream,
+    get_stream,
+    list_streams,
+    update_stream,
+)
 
 router = APIRouter(prefix="/v1/streams", tags=["streams"])
+
+
+def _reply(stream: StreamView) -> Reply:
+    return Reply(StreamOut.model_validate(stream), {"ETag": etag(stream.id, stream.version)})
 
 
 @router.post("", status_code=201, response_model=StreamOut)
@@ -21,12 +31,11 @@ async def post_stream(
     body: StreamIn, session: SessionDep, caller: StreamsWrite, idempotency: OptionallyIdempotent
 ) -> Response:
     """Open a funding stream for your agency, with its rules."""
-    if (previous := await idempotency.previous()) is not None:
-        return previous
-    stream = await create_stream(session, caller, data=body)
-    return await idempotency.respond(
-        201, StreamOut.model_validate(stream), {"ETag": etag(stream.id, stream.version)}
-    )
+
+    async def work(new_id: uuid.UUID) -> Reply:
+        return _reply(await create_stream(session, caller, data=body, stream_id=new_id))
+
+    return await idempotency.answer(201, work)
 
 
 @router.get("", response_model=Page[StreamOut])
@@ -43,7 +52,7 @@ async def get_one_stream(
     stream_id: uuid.UUID, session: SessionDep, caller: StreamsRead, response: Response
 ) -> StreamOut:
     """One of your agency's streams."""
-    stream = await get_stream(session, caller, stream_id)
+    stream = await get_stream(session, caller, stream_id=stream_id)
     response.headers["ETag"] = etag(stream.id, stream.version)
     return StreamOut.model_validate(stream)
 
@@ -58,8 +67,12 @@ async def patch_stream(
     if_match: Annotated[str | None, Header(max_length=200)] = None,
 ) -> StreamOut:
     """Change a stream's name, cap or approval threshold. Needs If-Match."""
-    stream = await get_stream(session, caller, stream_id, for_update=True)
-    check_if_match(if_match, etag(stream.id, stream.version))
-    stream = await update_stream(session, stream, changes=body)
+    stream = await update_stream(
+        session,
+        caller,
+        stream_id=stream_id,
+        changes=body,
+        precondition=precondition(if_match, stream_id),
+    )
     response.headers["ETag"] = etag(stream.id, stream.version)
     return StreamOut.model_validate(stream)

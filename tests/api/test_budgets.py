@@ -99,7 +99,8 @@ class TestAllocations:
             await world.council.post(world.budget_path("/allocations"), body)
         )
         response = await world.housing.post(f"/v1/allocations/{allocation['id']}/confirm")
-        assert response.status_code == 404
+        assert response.status_code == 403
+        assert response.json()["type"].endswith("/forbidden-role")
 
 
 class TestFunders:

@@ -128,12 +128,18 @@ class TestIdempotency:
         budget = (await world.council.get(world.budget_path())).json()
         assert budget["totals"]["spent"] == 1_000
 
-    async def test_keys_belong_to_one_client(self, partners: PartnerFactory) -> None:
+    async def test_keys_belong_to_one_client_not_to_its_agency(
+        self, partners: PartnerFactory
+    ) -> None:
         world = await make_world(partners)
+        second = await partners.another_client(world.council)
         a = await world.council.post(world.budget_path("/spends"), spend_body(1_000), key="shared")
-        b = await world.housing.post(world.budget_path("/spends"), spend_body(1_000), key="shared")
+        b = await second.post(world.budget_path("/spends"), spend_body(1_000), key="shared")
         assert a.status_code == b.status_code == 201
+        assert "idempotent-replayed" not in b.headers
         assert a.json()["id"] != b.json()["id"]
+        budget = (await world.council.get(world.budget_path())).json()
+        assert budget["totals"]["spent"] == 2_000
 
     async def test_a_money_write_without_a_key_is_refused(self, partners: PartnerFactory) -> None:
         world = await make_world(partners)

@@ -163,13 +163,13 @@ def test_each_line_says_why_in_plain_english() -> None:
     flexible = stream(4, "Personal Budget")
     lines = split_spend(amount=15_000, category=HOUSING, streams=[flexible, returned, fenced, dfg])
     assert [line.reason for line in lines] == [
-        "Paid £120.00 from Housing DFG: ring-fenced to housing adaptation, returned if"
+        "£120.00 from Housing DFG: ring-fenced to housing adaptation, returned if"
         " unspent, so used first.",
-        "Paid £10.00 from Home Kit: ring-fenced to housing adaptation and equipment, carried"
+        "£10.00 from Home Kit: ring-fenced to housing adaptation and equipment, carried"
         " forward if unspent, so used before any flexible money.",
-        "Paid £10.00 from Care Grant: flexible money, returned if unspent, so used after"
+        "£10.00 from Care Grant: flexible money, returned if unspent, so used after"
         " ring-fenced money, before money carried forward.",
-        "Paid £10.00 from Personal Budget: flexible money, carried forward if unspent,"
+        "£10.00 from Personal Budget: flexible money, carried forward if unspent,"
         " so used last.",
     ]
 
@@ -230,8 +230,9 @@ def test_a_valid_preferred_split_is_used_exactly_as_given() -> None:
     assert paid(lines) == [(flexible.stream_id, 700), (fenced.stream_id, 300)]
     assert [line.needs_approval for line in lines] == [False, True]
     assert lines[1].reason == (
-        "Paid £3.00 from Carers, as the person chose in their split:"
-        " ring-fenced to personal care, returned if unspent."
+        "£3.00 from Carers, as the person chose in their split:"
+        " ring-fenced to personal care, returned if unspent. It awaits the agency's approval,"
+        " as it passes the £1.00 that Carers pays for one purchase without asking."
     )
 
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from service.spends.service import expire_commitments
+from service.spends.expiry import expire_commitments
 from tests.partners import PartnerFactory
 from tests.world import commitment_body, created, make_world
 
