@@ -169,8 +169,7 @@ def test_each_line_says_why_in_plain_english() -> None:
         " forward if unspent, so used before any flexible money.",
         "£10.00 from Care Grant: flexible money, returned if unspent, so used after"
         " ring-fenced money, before money carried forward.",
-        "£10.00 from Personal Budget: flexible money, carried forward if unspent,"
-        " so used last.",
+        "£10.00 from Personal Budget: flexible money, carried forward if unspent, so used last.",
     ]
 
 
