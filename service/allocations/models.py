@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint
 from sqlmodel import Field
 
-from service.api.fields import Amount
+from service.api.fields import PENCE, Amount
 from service.domain.vocabulary import AllocationStatus, sql_in
 from service.models_base import AWARE, Col, OneBudgetModel, Vocab, Vocabulary, created_at, uuid_pk
 
@@ -15,7 +15,7 @@ class AllocationBase(OneBudgetModel):
     """Which stream puts how much into a budget, and whether it is confirmed yet."""
 
     stream_id: Col[uuid.UUID] = Field(foreign_key="funding_stream.id", index=True)
-    amount: Col[Amount] = Field(sa_type=BigInteger)
+    amount: Col[Amount] = Field(sa_type=BigInteger, description=PENCE)
     status: Vocab[AllocationStatus] = Field(sa_type=Vocabulary(AllocationStatus, 20))
 
 

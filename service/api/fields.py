@@ -33,7 +33,10 @@ def _known_currency(value: str) -> str:
     return value
 
 
-Amount = Annotated[int, Strict(), Field(gt=0, le=MAX_AMOUNT, description="Pence (minor units)")]
+# Repeated on a table's Field(...): SQLModel's Field sets description=None, which would win.
+PENCE = "Pence (minor units)"
+
+Amount = Annotated[int, Strict(), Field(gt=0, le=MAX_AMOUNT, description=PENCE)]
 OptionalLimit = Annotated[int, Strict(), Field(ge=0, le=MAX_AMOUNT)]
 PositiveLimit = Annotated[OptionalLimit, Field(gt=0)]
 Name = Annotated[

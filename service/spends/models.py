@@ -6,7 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, CheckConstraint, Index, String
 from sqlmodel import Field
 
-from service.api.fields import Amount, Description
+from service.api.fields import PENCE, Amount, Description
 from service.domain.vocabulary import Approval, Category, SpendKind, SpendStatus, sql_in
 from service.models_base import AWARE, Col, OneBudgetModel, Vocab, Vocabulary, created_at
 
@@ -14,7 +14,7 @@ from service.models_base import AWARE, Col, OneBudgetModel, Vocab, Vocabulary, c
 class SpendBase(OneBudgetModel):
     """What a spend or commitment is for and how much, as asked, stored and shown."""
 
-    amount: Col[Amount] = Field(sa_type=BigInteger)
+    amount: Col[Amount] = Field(sa_type=BigInteger, description=PENCE)
     category: Vocab[Category] = Field(sa_type=Vocabulary(Category, 40))
     description: Col[Description] = Field(sa_type=String(500))
 
@@ -49,7 +49,7 @@ class SpendLineBase(OneBudgetModel):
 
     stream_id: Col[uuid.UUID] = Field(foreign_key="funding_stream.id", index=True)
     agency_id: Col[uuid.UUID] = Field(foreign_key="agency.id")
-    amount: Col[Amount] = Field(sa_type=BigInteger)
+    amount: Col[Amount] = Field(sa_type=BigInteger, description=PENCE)
     reason: Col[str] = Field(sa_type=String(500))
     approval: Vocab[Approval] = Field(sa_type=Vocabulary(Approval, 20))
 
