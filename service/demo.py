@@ -28,11 +28,11 @@ from service.agencies.service import create_agency
 from service.allocations.service import create_allocation
 from service.auth.caller import SCOPES, Caller
 from service.auth.service import create_client
-from service.budgets.schemas import BudgetIn, Deployment
+from service.budgets.schemas import BudgetIn
 from service.budgets.service import add_funder, create_budget
 from service.config import Settings
 from service.database import make_engine, make_sessionmaker
-from service.domain.vocabulary import AllocationStatus, Category, StreamKind
+from service.domain.vocabulary import AllocationStatus, Category, Deployment, StreamKind
 from service.people.schemas import PersonIn
 from service.people.service import create_person
 from service.spends.service import record_commitment, record_spend
@@ -142,7 +142,7 @@ PEOPLE = (
         reference="RC-100231",
         name="Amira Hussain",
         born=date(1979, 3, 14),
-        deployment="direct_payment",
+        deployment=Deployment.DIRECT_PAYMENT,
         allocations=(
             ("council", 1_560_000, "confirmed"),  # £300 a week
             ("housing", 2_500_000, "confirmed"),  # £30,000 works less £5,000 contribution
@@ -199,7 +199,7 @@ PEOPLE = (
         reference="RC-100587",
         name="Daniel Okafor",
         born=date(1991, 9, 2),
-        deployment="mixed",
+        deployment=Deployment.MIXED,
         allocations=(
             ("council", 1_040_000, "confirmed"),  # £200 a week
             ("employment", 800_000, "confirmed"),  # this year's Access to Work award
@@ -250,7 +250,7 @@ PEOPLE = (
         reference="RC-101142",
         name="Margaret Ellis",
         born=date(1948, 11, 30),
-        deployment="managed",
+        deployment=Deployment.MANAGED,
         allocations=(
             ("council", 1_820_000, "confirmed"),  # £350 a week
             ("equipment", 180_000, "confirmed"),

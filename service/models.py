@@ -6,7 +6,7 @@ from service.auth.models import OAuthClient
 from service.budgets.models import Budget, BudgetFunder
 from service.idempotency.models import IdempotencyRecord
 from service.ledger.models import Account, Transfer
-from service.models_base import Base
+from service.models_base import METADATA, Base, OneBudgetModel
 from service.people.models import Person
 from service.spends.models import Spend, SpendLine
 from service.streams.models import FundingStream
@@ -20,7 +20,9 @@ __all__ = [
     "BudgetFunder",
     "FundingStream",
     "IdempotencyRecord",
+    "METADATA",
     "OAuthClient",
+    "OneBudgetModel",
     "Person",
     "Spend",
     "SpendLine",

@@ -4,20 +4,19 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlmodel import Field
 
-from service.models_base import Base, created_at, uuid_pk
+from service.domain.vocabulary import AgencyKind, sql_in
+from service.models_base import Col, OneBudgetModel, Vocab, Vocabulary, created_at, uuid_pk
 
-AGENCY_KINDS = ("council", "housing", "employment", "equipment", "health", "other")
 
-
-class Agency(Base):
+class Agency(OneBudgetModel, table=True):
     """One partner organisation; every client and stream belongs to one."""
 
     __tablename__ = "agency"
-    __table_args__ = (CheckConstraint(f"kind IN {AGENCY_KINDS!r}", name="kind"),)
+    __table_args__ = (CheckConstraint(sql_in("kind", AgencyKind), name="kind"),)
 
-    id: Mapped[uuid.UUID] = uuid_pk()
-    name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = created_at()
+    id: Col[uuid.UUID] = uuid_pk()
+    name: Col[str] = Field(sa_type=String(200))
+    kind: Vocab[AgencyKind] = Field(sa_type=Vocabulary(AgencyKind, 20))
+    created_at: Col[datetime] = created_at()

@@ -2,26 +2,19 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
-from service.api.fields import Amount, RequestModel, ResponseModel
+from service.allocations.models import AllocationBase
+from service.api.fields import SharedRequestModel
 
 
-class AllocationIn(RequestModel):
+class AllocationIn(AllocationBase, SharedRequestModel):
     """Money one of the caller's streams puts into a budget."""
 
-    stream_id: uuid.UUID
-    amount: Amount
-    status: Literal["indicative", "confirmed"]
 
-
-class AllocationOut(ResponseModel):
+class AllocationOut(AllocationBase):
     """An allocation; only confirmed money can be spent."""
 
     id: uuid.UUID
     budget_id: uuid.UUID
-    stream_id: uuid.UUID
-    amount: int
-    status: Literal["indicative", "confirmed"]
     confirmed_at: datetime | None
     created_at: datetime

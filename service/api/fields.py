@@ -1,8 +1,10 @@
 """Field types every request model shares: bounded money, safe text, known currencies."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
+
+from service.models_base import OneBudgetModel
 
 # The largest amount anyone may send: £10bn in pence, far below 2**63, so sums never overflow.
 MAX_AMOUNT = 1_000_000_000_000
@@ -31,8 +33,12 @@ def _known_currency(value: str) -> str:
     return value
 
 
-Amount = Annotated[int, Strict(), Field(gt=0, le=MAX_AMOUNT, description="Pence (minor units)")]
+# Repeated on a table's Field(...): SQLModel's Field sets description=None, which would win.
+PENCE = "Pence (minor units)"
+
+Amount = Annotated[int, Strict(), Field(gt=0, le=MAX_AMOUNT, description=PENCE)]
 OptionalLimit = Annotated[int, Strict(), Field(ge=0, le=MAX_AMOUNT)]
+PositiveLimit = Annotated[OptionalLimit, Field(gt=0)]
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
@@ -53,10 +59,29 @@ Currency = Annotated[
 ]
 
 
+def _no_default_in_schema(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def omittable() -> Any:
+    """A PATCH field that may be left out (None when it was) but is never sent as null.
+
+    The field's type has no None, so `null` is refused with a 422 instead of reaching a
+    NOT NULL column; read the body with `model_dump(exclude_unset=True)`.
+    """
+    return Field(default=None, json_schema_extra=_no_default_in_schema)
+
+
 class RequestModel(BaseModel):
     """A request body: unknown fields are refused, so nothing is set by mass assignment."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class SharedRequestModel(OneBudgetModel):
+    """A request body sharing its fields with a table: unknown fields are refused too."""
+
+    model_config = {"extra": "forbid"}
 
 
 class ResponseModel(BaseModel):

@@ -3,21 +3,21 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import String
+from sqlmodel import Field
 
-from service.models_base import Base, created_at, uuid_pk
+from service.models_base import Col, OneBudgetModel, created_at, uuid_pk
 
 
-class OAuthClient(Base):
+class OAuthClient(OneBudgetModel, table=True):
     """A confidential client; only a hash of its secret is kept."""
 
     __tablename__ = "oauth_client"
 
-    id: Mapped[uuid.UUID] = uuid_pk()
-    client_id: Mapped[str] = mapped_column(String(64), unique=True)
-    secret_hash: Mapped[str] = mapped_column(String(128))
-    agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency.id"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    scope: Mapped[str] = mapped_column(String(1000))
-    created_at: Mapped[datetime] = created_at()
+    id: Col[uuid.UUID] = uuid_pk()
+    client_id: Col[str] = Field(sa_type=String(64), unique=True)
+    secret_hash: Col[str] = Field(sa_type=String(128))
+    agency_id: Col[uuid.UUID] = Field(foreign_key="agency.id", index=True)
+    name: Col[str] = Field(sa_type=String(200))
+    scope: Col[str] = Field(sa_type=String(1000))
+    created_at: Col[datetime] = created_at()

@@ -3,41 +3,49 @@
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, String
+from sqlmodel import Field
 
-from service.models_base import Base, created_at, uuid_pk
+from service.api.fields import Currency
+from service.domain.vocabulary import Deployment, sql_in
+from service.models_base import Col, OneBudgetModel, Vocab, Vocabulary, created_at, uuid_pk
 
-DEPLOYMENTS = ("direct_payment", "managed", "individual_service_fund", "third_party", "mixed")
+
+class BudgetBase(OneBudgetModel):
+    """A budget's holder, period, currency and deployment, as stored and as shown."""
+
+    person_id: Col[uuid.UUID] = Field(foreign_key="person.id", index=True)
+    starts_on: Col[date]
+    ends_on: Col[date]
+    currency: Col[Currency] = Field(default="GBP", sa_type=String(3))
+    deployment: Vocab[Deployment] = Field(sa_type=Vocabulary(Deployment, 30))
 
 
-class Budget(Base):
+class Budget(BudgetBase, table=True):
     """One person's individual budget for one period, led by one agency."""
 
     __tablename__ = "budget"
     __table_args__ = (
         CheckConstraint("ends_on >= starts_on", name="period"),
-        CheckConstraint(f"deployment IN {DEPLOYMENTS!r}", name="deployment"),
+        CheckConstraint(sql_in("deployment", Deployment), name="deployment"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
-    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"), index=True)
-    lead_agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency.id"), index=True)
-    starts_on: Mapped[date]
-    ends_on: Mapped[date]
-    currency: Mapped[str] = mapped_column(String(3))
-    deployment: Mapped[str] = mapped_column(String(30))
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = created_at()
+    id: Col[uuid.UUID] = uuid_pk()
+    lead_agency_id: Col[uuid.UUID] = Field(foreign_key="agency.id", index=True)
+    version: Col[int] = Field(default=1)
+    created_at: Col[datetime] = created_at()
 
 
-class BudgetFunder(Base):
+class BudgetFunderBase(OneBudgetModel):
+    """A partner agency on a budget, as stored and as shown."""
+
+    budget_id: Col[uuid.UUID] = Field(foreign_key="budget.id", primary_key=True)
+    agency_id: Col[uuid.UUID] = Field(foreign_key="agency.id", primary_key=True, index=True)
+
+
+class BudgetFunder(BudgetFunderBase, table=True):
     """A partner agency the lead agency brought onto a budget."""
 
     __tablename__ = "budget_funder"
 
-    budget_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("budget.id"), primary_key=True)
-    agency_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("agency.id"), primary_key=True, index=True
-    )
-    created_at: Mapped[datetime] = created_at()
+    created_at: Col[datetime] = created_at()

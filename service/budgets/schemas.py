@@ -1,24 +1,18 @@
 """Request and response shapes for budgets and their balances."""
 
 import uuid
-from datetime import date, datetime
-from typing import Literal
+from datetime import datetime
 
 from pydantic import model_validator
 
-from service.api.fields import Currency, RequestModel, ResponseModel
+from service.api.fields import RequestModel, ResponseModel, SharedRequestModel
+from service.budgets.models import BudgetBase, BudgetFunderBase
+from service.domain.ledger import TransferKind
+from service.domain.vocabulary import Deployment
 
-Deployment = Literal["direct_payment", "managed", "individual_service_fund", "third_party", "mixed"]
 
-
-class BudgetIn(RequestModel):
+class BudgetIn(BudgetBase, SharedRequestModel):
     """A person's budget for one period; the calling agency leads it."""
-
-    person_id: uuid.UUID
-    starts_on: date
-    ends_on: date
-    currency: Currency = "GBP"
-    deployment: Deployment
 
     @model_validator(mode="after")
     def _period(self) -> "BudgetIn":
@@ -41,11 +35,9 @@ class FunderIn(RequestModel):
     agency_id: uuid.UUID
 
 
-class FunderOut(ResponseModel):
+class FunderOut(BudgetFunderBase):
     """An agency funding a budget."""
 
-    budget_id: uuid.UUID
-    agency_id: uuid.UUID
     created_at: datetime
 
 
@@ -72,16 +64,11 @@ class StreamTotals(Money):
     name: str
 
 
-class BudgetOut(ResponseModel):
+class BudgetOut(BudgetBase):
     """A budget with its per-stream balances."""
 
     id: uuid.UUID
-    person_id: uuid.UUID
     lead_agency_id: uuid.UUID
-    starts_on: date
-    ends_on: date
-    currency: str
-    deployment: Deployment
     created_at: datetime
     totals: Totals
     streams: list[StreamTotals]
@@ -105,7 +92,7 @@ class TransferOut(ResponseModel):
     debit_account: str
     credit_account: str
     amount: int
-    kind: Literal["posted", "pending", "post_pending", "void_pending"]
+    kind: TransferKind
     pending_id: uuid.UUID | None
     code: str
     reference_id: uuid.UUID | None

@@ -2,26 +2,25 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import String, Text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlmodel import Field
 
-from service.models_base import Base, created_at
+from service.models_base import Col, OneBudgetModel, created_at
 
 
-class IdempotencyRecord(Base):
+class IdempotencyRecord(OneBudgetModel, table=True):
     """The first response to (client, key), with a hash of the request that produced it."""
 
     __tablename__ = "idempotency_record"
 
-    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("oauth_client.id"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
+    client_id: Col[uuid.UUID] = Field(foreign_key="oauth_client.id", primary_key=True)
+    key: Col[str] = Field(sa_type=String(255), primary_key=True)
+    request_hash: Col[str] = Field(sa_type=String(64))
+    status_code: Col[int]
     # The exact bytes first sent, as text: JSONB would reorder keys, and a replay must be
     # byte-for-byte the first answer.
-    body: Mapped[str] = mapped_column(Text)
-    headers: Mapped[Any] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = created_at()
+    body: Col[str] = Field(sa_type=Text)
+    headers: Col[dict[str, str]] = Field(sa_type=JSONB)
+    created_at: Col[datetime] = created_at()

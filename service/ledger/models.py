@@ -1,4 +1,10 @@
-"""Ledger tables: accounts with running counters, and immutable transfers between them."""
+"""Ledger tables: accounts with running counters, and immutable transfers between them.
+
+These two stay on plain SQLAlchemy (sharing the one MetaData): no API schema repeats their
+fields, and the hot path builds Core statements from their typed column attributes
+(`aliased(Account)`, `pot.credits_posted - pot.debits_posted`), which SQLModel would type
+as plain ints.
+"""
 
 import uuid
 from datetime import datetime
@@ -11,10 +17,18 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.models_base import Base, created_at
+from service.domain.ledger import AccountKind, TransferKind
+from service.domain.vocabulary import sql_in
+from service.models_base import Base, Vocabulary
+
+
+def created_at() -> Mapped[datetime]:
+    """When the row was written, by the database clock."""
+    return mapped_column(server_default=func.now())
 
 
 class Account(Base):
@@ -27,7 +41,7 @@ class Account(Base):
     __tablename__ = "account"
     __table_args__ = (
         UniqueConstraint("budget_id", "stream_id", "kind"),
-        CheckConstraint("kind IN ('contribution', 'pot', 'spent', 'returned')", name="kind"),
+        CheckConstraint(sql_in("kind", AccountKind), name="kind"),
         CheckConstraint(
             "debits_pending >= 0 AND debits_posted >= 0"
             " AND credits_pending >= 0 AND credits_posted >= 0",
@@ -61,9 +75,7 @@ class Transfer(Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
-        CheckConstraint(
-            "kind IN ('posted', 'pending', 'post_pending', 'void_pending')", name="kind"
-        ),
+        CheckConstraint(sql_in("kind", TransferKind), name="kind"),
         CheckConstraint(
             "(kind IN ('post_pending', 'void_pending')) = (pending_id IS NOT NULL)",
             name="resolution_names_pending",
@@ -77,7 +89,7 @@ class Transfer(Base):
     debit_account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
     credit_account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[TransferKind] = mapped_column(Vocabulary(TransferKind, 20))
     pending_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("transfer.id"), unique=True)
     code: Mapped[str] = mapped_column(String(40))
     batch_id: Mapped[uuid.UUID]

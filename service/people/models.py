@@ -3,21 +3,35 @@
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from pydantic import field_validator
+from sqlalchemy import String
+from sqlmodel import Field
 
-from service.models_base import Base, created_at, uuid_pk
+from service.api.fields import Name, Reference
+from service.models_base import Col, OneBudgetModel, created_at, uuid_pk
 
 
-class Person(Base):
+class PersonBase(OneBudgetModel):
+    """What the registering agency says about a person, as stored and as shown."""
+
+    reference: Col[Reference] = Field(sa_type=String(100))
+    name: Col[Name] = Field(sa_type=String(200))
+    date_of_birth: Col[date]
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _plausible(cls, value: date) -> date:
+        if not date(1900, 1, 1) <= value <= date.today():
+            raise ValueError("must be between 1900-01-01 and today")
+        return value
+
+
+class Person(PersonBase, table=True):
     """A budget holder, registered by one agency."""
 
     __tablename__ = "person"
 
-    id: Mapped[uuid.UUID] = uuid_pk()
-    reference: Mapped[str] = mapped_column(String(100))
-    name: Mapped[str] = mapped_column(String(200))
-    date_of_birth: Mapped[date]
-    registered_by_agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency.id"), index=True)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = created_at()
+    id: Col[uuid.UUID] = uuid_pk()
+    registered_by_agency_id: Col[uuid.UUID] = Field(foreign_key="agency.id", index=True)
+    version: Col[int] = Field(default=1)
+    created_at: Col[datetime] = created_at()

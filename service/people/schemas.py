@@ -1,40 +1,25 @@
 """Request and response shapes for budget holders."""
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 
-from pydantic import field_validator
+from service.api.fields import Name, Reference, RequestModel, SharedRequestModel, omittable
+from service.people.models import PersonBase
 
-from service.api.fields import Name, Reference, RequestModel, ResponseModel
 
-
-class PersonIn(RequestModel):
+class PersonIn(PersonBase, SharedRequestModel):
     """A person the calling agency supports."""
-
-    reference: Reference
-    name: Name
-    date_of_birth: date
-
-    @field_validator("date_of_birth")
-    @classmethod
-    def _plausible(cls, value: date) -> date:
-        if not date(1900, 1, 1) <= value <= date.today():
-            raise ValueError("must be between 1900-01-01 and today")
-        return value
 
 
 class PersonPatch(RequestModel):
-    """Fields of a person that may change; send only those that change."""
+    """Fields of a person that may change; send only those that change (never null)."""
 
-    reference: Reference | None = None
-    name: Name | None = None
+    reference: Reference = omittable()
+    name: Name = omittable()
 
 
-class PersonOut(ResponseModel):
+class PersonOut(PersonBase):
     """A budget holder."""
 
     id: uuid.UUID
-    reference: str
-    name: str
-    date_of_birth: date
     created_at: datetime

@@ -3,60 +3,66 @@
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, CheckConstraint, Index, String
+from sqlmodel import Field
 
-from service.models_base import Base, created_at
+from service.api.fields import PENCE, Amount, Description
+from service.domain.vocabulary import Approval, Category, SpendKind, SpendStatus, sql_in
+from service.models_base import AWARE, Col, OneBudgetModel, Vocab, Vocabulary, created_at
 
 
-class Spend(Base):
+class SpendBase(OneBudgetModel):
+    """What a spend or commitment is for and how much, as asked, stored and shown."""
+
+    amount: Col[Amount] = Field(sa_type=BigInteger, description=PENCE)
+    category: Vocab[Category] = Field(sa_type=Vocabulary(Category, 40))
+    description: Col[Description] = Field(sa_type=String(500))
+
+
+class Spend(SpendBase, table=True):
     """Money out of a budget. `kind` tells a spend, a commitment (held money) or a reversal."""
 
     __tablename__ = "spend"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
-        CheckConstraint("kind IN ('spend', 'commitment', 'reversal')", name="kind"),
-        CheckConstraint(
-            "status IN ('posted', 'pending_approval', 'rejected', 'reversed',"
-            " 'pending', 'voided', 'expired')",
-            name="status",
-        ),
+        CheckConstraint(sql_in("kind", SpendKind), name="kind"),
+        CheckConstraint(sql_in("status", SpendStatus), name="status"),
         Index("ix_spend_budget_id_created_at", "budget_id", "created_at"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    budget_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("budget.id"))
-    kind: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20))
-    amount: Mapped[int] = mapped_column(BigInteger)
-    posted_amount: Mapped[int | None] = mapped_column(BigInteger)
-    category: Mapped[str] = mapped_column(String(40))
-    description: Mapped[str] = mapped_column(String(500))
-    payee: Mapped[str | None] = mapped_column(String(200))
-    occurred_on: Mapped[date | None]
-    expires_at: Mapped[datetime | None]
-    reverses_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("spend.id"), unique=True)
-    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("oauth_client.id"))
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = created_at()
+    id: Col[uuid.UUID] = Field(primary_key=True)
+    budget_id: Col[uuid.UUID] = Field(foreign_key="budget.id")
+    kind: Vocab[SpendKind] = Field(sa_type=Vocabulary(SpendKind, 20))
+    status: Vocab[SpendStatus] = Field(sa_type=Vocabulary(SpendStatus, 20))
+    posted_amount: Col[int | None] = Field(default=None, sa_type=BigInteger)
+    payee: Col[str | None] = Field(default=None, sa_type=String(200))
+    occurred_on: Col[date | None] = Field(default=None)
+    expires_at: Col[datetime | None] = Field(default=None, sa_type=AWARE)
+    reverses_id: Col[uuid.UUID | None] = Field(default=None, foreign_key="spend.id", unique=True)
+    client_id: Col[uuid.UUID] = Field(foreign_key="oauth_client.id")
+    version: Col[int] = Field(default=1)
+    created_at: Col[datetime] = created_at()
 
 
-class SpendLine(Base):
+class SpendLineBase(OneBudgetModel):
     """The share one stream pays of a spend, with the engine's reason and any approval."""
+
+    stream_id: Col[uuid.UUID] = Field(foreign_key="funding_stream.id", index=True)
+    agency_id: Col[uuid.UUID] = Field(foreign_key="agency.id")
+    amount: Col[Amount] = Field(sa_type=BigInteger, description=PENCE)
+    reason: Col[str] = Field(sa_type=String(500))
+    approval: Vocab[Approval] = Field(sa_type=Vocabulary(Approval, 20))
+
+
+class SpendLine(SpendLineBase, table=True):
+    """One line of a spend, tied to the ledger transfer that moved its money."""
 
     __tablename__ = "spend_line"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
-        CheckConstraint(
-            "approval IN ('not_needed', 'awaiting', 'approved', 'rejected')", name="approval"
-        ),
+        CheckConstraint(sql_in("approval", Approval), name="approval"),
     )
 
-    spend_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("spend.id"), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    stream_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("funding_stream.id"), index=True)
-    agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency.id"))
-    amount: Mapped[int] = mapped_column(BigInteger)
-    reason: Mapped[str] = mapped_column(String(500))
-    approval: Mapped[str] = mapped_column(String(20))
-    transfer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("transfer.id"))
+    spend_id: Col[uuid.UUID] = Field(foreign_key="spend.id", primary_key=True)
+    position: Col[int] = Field(primary_key=True)
+    transfer_id: Col[uuid.UUID] = Field(foreign_key="transfer.id")

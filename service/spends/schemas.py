@@ -2,12 +2,13 @@
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
-from service.api.fields import Amount, Description, Name, RequestModel, ResponseModel
-from service.domain.vocabulary import Category
+from service.api.fields import Amount, Name, RequestModel, ResponseModel, SharedRequestModel
+from service.domain.vocabulary import SpendKind, SpendStatus
+from service.spends.models import SpendBase, SpendLineBase
 
 
 class SplitIn(RequestModel):
@@ -17,24 +18,18 @@ class SplitIn(RequestModel):
     amount: Amount
 
 
-class SpendIn(RequestModel):
+class SpendIn(SpendBase, SharedRequestModel):
     """A purchase paid from the budget; the pooling engine chooses the streams unless split."""
 
-    amount: Amount
-    category: Category
-    description: Description
     occurred_on: date
     payee: Name | None = None
     split: Annotated[list[SplitIn], Field(min_length=1, max_length=50)] | None = None
 
 
-class CommitmentIn(RequestModel):
+class CommitmentIn(SpendBase, SharedRequestModel):
     """Money to hold for booked support until it is posted, voided or expires."""
 
-    amount: Amount
-    category: Category
-    description: Description
-    expires_at: datetime
+    expires_at: AwareDatetime
 
 
 class CommitmentPostIn(RequestModel):
@@ -43,41 +38,29 @@ class CommitmentPostIn(RequestModel):
     amount: Amount | None = None
 
 
-class LineOut(ResponseModel):
+class LineOut(SpendLineBase):
     """What one stream paid, and why."""
 
-    stream_id: uuid.UUID
-    agency_id: uuid.UUID
-    amount: int
-    reason: str
-    approval: Literal["not_needed", "awaiting", "approved", "rejected"]
 
-
-class SpendOut(ResponseModel):
+class SpendOut(SpendBase):
     """A spend and its split across streams."""
 
     id: uuid.UUID
     budget_id: uuid.UUID
-    status: Literal["posted", "pending_approval", "rejected", "reversed"]
-    amount: int
-    category: Category
-    description: str
+    status: SpendStatus
     occurred_on: date
     payee: str | None
     created_at: datetime
     lines: list[LineOut]
 
 
-class CommitmentOut(ResponseModel):
+class CommitmentOut(SpendBase):
     """Money held for booked support."""
 
     id: uuid.UUID
     budget_id: uuid.UUID
-    status: Literal["pending", "pending_approval", "rejected", "posted", "voided", "expired"]
-    amount: int
+    status: SpendStatus
     posted_amount: int | None
-    category: Category
-    description: str
     expires_at: datetime
     created_at: datetime
     lines: list[LineOut]
@@ -94,16 +77,13 @@ class ReversalOut(ResponseModel):
     lines: list[LineOut]
 
 
-class AwaitingOut(ResponseModel):
+class AwaitingOut(SpendBase):
     """A spend or commitment with a line awaiting your agency's approval."""
 
-    kind: Literal["spend", "commitment"]
+    kind: SpendKind
     id: uuid.UUID
     budget_id: uuid.UUID
-    status: Literal["pending_approval"]
-    amount: int
-    category: Category
-    description: str
+    status: SpendStatus
     payee: str | None
     occurred_on: date | None
     expires_at: datetime | None

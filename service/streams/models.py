@@ -2,15 +2,34 @@
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from sqlalchemy import ARRAY, BigInteger, CheckConstraint, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from pydantic import Field as Bounds
+from sqlalchemy import ARRAY, BigInteger, CheckConstraint, String
+from sqlmodel import Field
 
-from service.models_base import Base, created_at, uuid_pk
+from service.api.fields import Name, OptionalLimit, PositiveLimit
+from service.domain.vocabulary import Category, StreamKind, Unspent, sql_in
+from service.models_base import Col, OneBudgetModel, Vocab, Vocabulary, created_at, uuid_pk
+
+Categories = Annotated[list[Category], Bounds(min_length=1, max_length=len(Category))]
 
 
-class FundingStream(Base):
-    """A stream's rules are data: categories (None = flexible), caps and thresholds."""
+class FundingStreamBase(OneBudgetModel):
+    """A stream's name and rules: categories (None = flexible), caps and thresholds."""
+
+    name: Col[Name] = Field(sa_type=String(200))
+    kind: Vocab[StreamKind] = Field(sa_type=Vocabulary(StreamKind, 40))
+    categories: Col[Categories | None] = Field(
+        default=None, sa_type=ARRAY(Vocabulary(Category, 40))
+    )
+    unspent: Vocab[Unspent] = Field(sa_type=Vocabulary(Unspent, 20))
+    cap_amount: Col[PositiveLimit | None] = Field(default=None, sa_type=BigInteger)
+    approval_threshold_amount: Col[OptionalLimit | None] = Field(default=None, sa_type=BigInteger)
+
+
+class FundingStream(FundingStreamBase, table=True):
+    """One agency's stream; its rules are data."""
 
     __tablename__ = "funding_stream"
     __table_args__ = (
@@ -19,16 +38,10 @@ class FundingStream(Base):
             "approval_threshold_amount IS NULL OR approval_threshold_amount >= 0",
             name="threshold_not_negative",
         ),
-        CheckConstraint("unspent IN ('return', 'carry_forward')", name="unspent"),
+        CheckConstraint(sql_in("unspent", Unspent), name="unspent"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
-    agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency.id"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(40))
-    categories: Mapped[list[str] | None] = mapped_column(ARRAY(String(40)))
-    unspent: Mapped[str] = mapped_column(String(20))
-    cap_amount: Mapped[int | None] = mapped_column(BigInteger)
-    approval_threshold_amount: Mapped[int | None] = mapped_column(BigInteger)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = created_at()
+    id: Col[uuid.UUID] = uuid_pk()
+    agency_id: Col[uuid.UUID] = Field(foreign_key="agency.id", index=True)
+    version: Col[int] = Field(default=1)
+    created_at: Col[datetime] = created_at()

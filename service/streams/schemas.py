@@ -2,44 +2,36 @@
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
 
-from pydantic import Field
+from service.api.fields import (
+    Name,
+    OptionalLimit,
+    PositiveLimit,
+    RequestModel,
+    SharedRequestModel,
+    omittable,
+)
+from service.streams.models import FundingStreamBase
 
-from service.api.fields import Name, OptionalLimit, RequestModel, ResponseModel
-from service.domain.vocabulary import Category, StreamKind, Unspent
 
-Categories = Annotated[list[Category], Field(min_length=1, max_length=len(Category))]
-
-
-class StreamIn(RequestModel):
+class StreamIn(FundingStreamBase, SharedRequestModel):
     """A new stream of the caller's agency. No categories means flexible money."""
-
-    name: Name
-    kind: StreamKind
-    categories: Categories | None = None
-    unspent: Literal["return", "carry_forward"]
-    cap_amount: Annotated[OptionalLimit, Field(gt=0)] | None = None
-    approval_threshold_amount: OptionalLimit | None = None
 
 
 class StreamPatch(RequestModel):
-    """Fields of a stream an agency may change; send only those that change."""
+    """Fields of a stream an agency may change; send only those that change.
 
-    name: Name | None = None
-    cap_amount: Annotated[OptionalLimit, Field(gt=0)] | None = None
+    The name is never null; a null cap or threshold removes it.
+    """
+
+    name: Name = omittable()
+    cap_amount: PositiveLimit | None = None
     approval_threshold_amount: OptionalLimit | None = None
 
 
-class StreamOut(ResponseModel):
+class StreamOut(FundingStreamBase):
     """A funding stream and its rules."""
 
     id: uuid.UUID
     agency_id: uuid.UUID
-    name: str
-    kind: StreamKind
-    categories: list[Category] | None
-    unspent: Unspent
-    cap_amount: int | None
-    approval_threshold_amount: int | None
     created_at: datetime

@@ -10,12 +10,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from service.database import make_engine
-from service.models import Base
+from service.models import METADATA
 
 
 def _diff(connection: Connection) -> list[object]:
     context = MigrationContext.configure(connection, opts={"compare_server_default": True})
-    return list(compare_metadata(context, Base.metadata))
+    return list(compare_metadata(context, METADATA))
 
 
 async def test_autogenerate_finds_no_difference(database_url: str) -> None:
