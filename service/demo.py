@@ -3,9 +3,9 @@
 `onebudget serve --demo` calls `load_demo` before the server starts. The world is loaded
 once, in one transaction, through the same service functions the API calls, so every
 figure passes the rules a partner's request would meet (caps, ring fences, approval
-thresholds); a figure that breaks them fails the load loudly. The figures follow
-/work/shared/DOMAIN-RULES.md: a £300-a-week care budget, a £25,000 Disabled Facilities
-Grant (£30,000 works less a £5,000 contribution), an £8,000 Access to Work award.
+thresholds); a figure that breaks them fails the load loudly. The figures are typical
+of England: a £300-a-week care budget, a £25,000 Disabled Facilities Grant (£30,000 works
+less a £5,000 contribution), an £8,000 Access to Work award.
 """
 
 import asyncio
@@ -44,6 +44,9 @@ CLIENTS_FILE = "demo-clients.json"
 PERIOD = (date(2026, 4, 1), date(2027, 3, 31))  # the UK financial year
 # Commitments are held for ten weeks from loading, so the demo never starts already expired.
 COMMITMENT_HOLD = timedelta(weeks=10)
+# People and budgets are dated this far apart, in PEOPLE's order: rows written in one
+# transaction share its now(), and "oldest first" lists would then order them by random id.
+CREATED_APART = timedelta(minutes=1)
 # Held for the loading transaction, so two servers started together load the world once.
 _LOCK_KEY = 0x0DE0_0B0D
 
@@ -310,6 +313,7 @@ async def _load_person(
     *,
     callers: Mapping[str, Caller],
     streams: Mapping[str, uuid.UUID],
+    created_at: datetime,
 ) -> None:
     """One person's budget: council-led, funders brought in, money allocated and spent."""
     council = callers["council"]
@@ -318,6 +322,7 @@ async def _load_person(
         council,
         data=PersonIn(reference=person.reference, name=person.name, date_of_birth=person.born),
     )
+    row.created_at = created_at
     budget = await create_budget(
         session,
         council,
@@ -329,6 +334,8 @@ async def _load_person(
             deployment=person.deployment,
         ),
     )
+    budget.created_at = created_at
+    await session.flush()
     for kind in dict.fromkeys(kind for kind, _, _ in person.allocations if kind != "council"):
         await add_funder(session, council, budget_id=budget.id, agency_id=callers[kind].agency_id)
     for kind, amount, status in person.allocations:
@@ -399,9 +406,16 @@ async def _load_world(session: AsyncSession) -> list[dict[str, str]]:
                     "scope": row.scope,
                 }
             )
+    first = datetime.now(UTC) - CREATED_APART * len(PEOPLE)  # all in the past, none alike
     for number, person in enumerate(PEOPLE, start=1):
         with _step(f"person {number}/{len(PEOPLE)} ({person.name})"):
-            await _load_person(session, person, callers=callers, streams=streams)
+            await _load_person(
+                session,
+                person,
+                callers=callers,
+                streams=streams,
+                created_at=first + CREATED_APART * (number - 1),
+            )
     return clients
 
 

@@ -4,7 +4,7 @@ from enum import StrEnum
 
 
 class Category(StrEnum):
-    """What a spend buys. One vocabulary for every agency (API.md); add, never rename."""
+    """What a spend buys. One vocabulary for every agency (docs/api.md); add, never rename."""
 
     PERSONAL_CARE = "personal_care"
     PERSONAL_ASSISTANT = "personal_assistant"

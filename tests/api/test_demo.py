@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from service.config import Settings
-from service.demo import CLIENTS_FILE, COUNCIL, load_demo
+from service.demo import CLIENTS_FILE, COUNCIL, PEOPLE, load_demo
 
 
 async def _bearer(client: httpx.AsyncClient, credentials: dict[str, str]) -> dict[str, str]:
@@ -72,6 +72,13 @@ class TestLoadDemo:
                 assert budget["totals"]["spent"] > 0
                 assert budget["totals"]["pending"] > 0
             assert any(budget["totals"]["indicative"] > 0 for budget in budgets)
+            # Distinct creation times, so "the first budget" is the same one in every load.
+            assert len({budget["created_at"] for budget in budgets}) == len(budgets)
+            holders = [
+                (await client.get(f"/v1/people/{budget['person_id']}", headers=headers)).json()
+                for budget in budgets
+            ]
+            assert [holder["name"] for holder in holders] == [person.name for person in PEOPLE]
 
             held: set[str] = set()
             for budget in budgets:
