@@ -1,7 +1,6 @@
 """GET /v1/agencies: the directory of partner agencies."""
 
 import uuid
-from typing import Literal
 
 from fastapi import APIRouter
 
@@ -10,6 +9,7 @@ from service.api.fields import ResponseModel
 from service.api.pagination import Cursor, Limit, Page
 from service.auth.dependencies import Authenticated
 from service.database import SessionDep
+from service.domain.vocabulary import AgencyKind
 
 router = APIRouter(prefix="/v1/agencies", tags=["agencies"])
 
@@ -19,7 +19,7 @@ class AgencyOut(ResponseModel):
 
     id: uuid.UUID
     name: str
-    kind: Literal["council", "housing", "employment", "equipment", "health", "other"]
+    kind: AgencyKind
 
 
 @router.get("", response_model=Page[AgencyOut])

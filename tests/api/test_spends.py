@@ -182,6 +182,44 @@ class TestApproval:
         assert totals["available"] == totals["allocated"]
 
 
+class TestSplittingDoesNotDodgeApproval:
+    """A stream's threshold counts what it paid lately for the same category and payee."""
+
+    async def test_the_purchase_that_passes_the_threshold_waits(
+        self, partners: PartnerFactory
+    ) -> None:
+        world = await make_world(partners, dfg_threshold=100_000)
+        path = world.budget_path("/spends")
+        ramp = spend_body(40_000, "housing_adaptation", payee="Ramps Ltd")
+        first, second, third = [(await world.council.post(path, ramp)).json() for _ in range(3)]
+        assert [first["status"], second["status"]] == ["posted", "posted"]
+        assert third["status"] == "pending_approval"
+        assert "£800.00 paid lately" in third["lines"][0]["reason"]
+        inbox = (await world.housing.get("/v1/approvals")).json()["items"]
+        assert [item["id"] for item in inbox] == [third["id"]]
+
+    async def test_another_payee_or_category_is_another_purchase(
+        self, partners: PartnerFactory
+    ) -> None:
+        world = await make_world(partners, dfg_threshold=100_000)
+        path = world.budget_path("/spends")
+        for payee in ("Ramps Ltd", "Ramps Ltd", "Lifts Ltd", "Doors Ltd"):
+            body = spend_body(40_000, "housing_adaptation", payee=payee)
+            assert (await world.council.post(path, body)).json()["status"] == "posted"
+
+    async def test_a_rejected_spend_no_longer_counts(self, partners: PartnerFactory) -> None:
+        world = await make_world(partners, dfg_threshold=100_000)
+        path = world.budget_path("/spends")
+        big = await created(
+            await world.council.post(path, spend_body(150_000, "housing_adaptation"))
+        )
+        assert big["status"] == "pending_approval"
+        rejected = await world.housing.post(f"/v1/spends/{big['id']}/reject")
+        assert rejected.json()["status"] == "rejected"
+        small = await world.council.post(path, spend_body(90_000, "housing_adaptation"))
+        assert small.json()["status"] == "posted"
+
+
 class TestReverse:
     async def test_reversal_returns_each_streams_share(self, partners: PartnerFactory) -> None:
         world = await make_world(partners, care_amount=500_000, dfg_amount=2_000_000)
