@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.agencies.models import Agency
@@ -28,11 +28,13 @@ from service.agencies.service import create_agency
 from service.allocations.service import create_allocation
 from service.auth.caller import SCOPES, Caller
 from service.auth.service import create_client
+from service.budgets.models import Budget
 from service.budgets.schemas import BudgetIn
 from service.budgets.service import add_funder, create_budget
 from service.config import Settings
 from service.database import make_engine, make_sessionmaker
 from service.domain.vocabulary import AllocationStatus, Category, Deployment, StreamKind
+from service.people.models import Person
 from service.people.schemas import PersonIn
 from service.people.service import create_person
 from service.spends.service import record_commitment, record_spend
@@ -322,7 +324,6 @@ async def _load_person(
         council,
         data=PersonIn(reference=person.reference, name=person.name, date_of_birth=person.born),
     )
-    row.created_at = created_at
     budget = await create_budget(
         session,
         council,
@@ -334,8 +335,11 @@ async def _load_person(
             deployment=person.deployment,
         ),
     )
-    budget.created_at = created_at
-    await session.flush()
+    # Spaced creation times, so "the first budget" of the README tour is always this one.
+    await session.execute(update(Person).where(Person.id == row.id).values(created_at=created_at))
+    await session.execute(
+        update(Budget).where(Budget.id == budget.id).values(created_at=created_at)
+    )
     for kind in dict.fromkeys(kind for kind, _, _ in person.allocations if kind != "council"):
         await add_funder(session, council, budget_id=budget.id, agency_id=callers[kind].agency_id)
     for kind, amount, status in person.allocations:
