@@ -184,7 +184,7 @@ PROBLEMS: dict[type[DomainError], ProblemSpec] = {
     VersionRequired: ProblemSpec(428, "precondition-required", "Precondition required"),
     BadCursor: ProblemSpec(400, "bad-cursor", "Bad cursor"),
     KeyInFlight: ProblemSpec(409, "conflict", "Conflict", headers=lambda e: {"Retry-After": "1"}),
-    KeyReused: ProblemSpec(422, "idempotency-key-reused", "Idempotency-Key reused"),
+    KeyReused: ProblemSpec(422, "unprocessable", "Idempotency-Key reused"),
     InsufficientFunds: ProblemSpec(
         422, "insufficient-funds", "Not enough eligible money", _funds_extensions
     ),
