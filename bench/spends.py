@@ -27,7 +27,7 @@ What it measures, all on that one database in one run:
 3. The ceiling: the same ledger transaction issued straight from asyncpg (no HTTP, no
    SQLAlchemy) on C connections for the same time over the same budgets: per spend, one
    transaction that takes the budget's row locks and reads its pots with the very statement
-   service.ledger.repository.lock_budget runs (LOCK_POTS, compiled at run time, so it
+   service.ledger.repository.lock_for_spend runs (LOCK_FOR_SPEND, compiled at run time, so it
    follows the service's code; the summary prints its FOR ... clause), runs the pooling
    engine (split_spend), writes the spend row, its lines, its transfers and the counter
    updates with the service's own RECORD statement and parameters (one statement), with
@@ -88,10 +88,17 @@ from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import StreamFunds, split_spend
 from service.domain.vocabulary import Category, Unspent
 from service.idempotency.store import FIND_RECORD, NAMESPACE, TRY_LOCK
-from service.ledger.repository import LOCK_POTS, POST_BATCH, batch_params
+from service.ledger.repository import POST_BATCH, batch_params
 from service.migrate import upgrade
 from service.spends.models import Spend
-from service.spends.repository import RECORD, SPEND_CODE, record_params, spend_entries
+from service.spends.repository import (
+    LOCK_FOR_SPEND,
+    RECORD,
+    SPEND_CODE,
+    record_params,
+    spend_entries,
+)
+from service.spends.service import DEFAULT_APPROVAL_WINDOW
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STARTS_ON, ENDS_ON = date(2026, 4, 1), date(2027, 3, 31)
@@ -602,7 +609,7 @@ class AsyncpgStatement:
         return self.sql[at + 1 :] if at >= 0 else "(no row lock!)"
 
 
-LOCK = AsyncpgStatement.of(LOCK_POTS)
+LOCK = AsyncpgStatement.of(LOCK_FOR_SPEND)
 POST_BATCH_STATEMENT = AsyncpgStatement.of(POST_BATCH)
 RECORD_STATEMENT = AsyncpgStatement.of(RECORD)
 TRY_LOCK_STATEMENT = AsyncpgStatement.of(TRY_LOCK)
@@ -644,7 +651,17 @@ class Ceiling:
             if found is not None:
                 return "key-replayed"
             rows = await conn.fetch(
-                LOCK.sql, *LOCK.args({"budget_id": budget_id, "agency_id": self.partner.agency_id})
+                LOCK.sql,
+                *LOCK.args(
+                    {
+                        "budget_id": budget_id,
+                        "agency_id": self.partner.agency_id,
+                        "category": CATEGORY.value,
+                        "payee": None,
+                        "window": DEFAULT_APPROVAL_WINDOW,
+                        "recorded_at": None,
+                    }
+                ),
             )
             if not rows:
                 return "not-found"

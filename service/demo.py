@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select, update
@@ -34,6 +34,7 @@ from service.budgets.service import add_funder, create_budget
 from service.config import Settings
 from service.database import make_engine, make_sessionmaker
 from service.domain.vocabulary import AllocationStatus, Category, Deployment, StreamKind
+from service.ledger.clock import recorded_at
 from service.people.models import Person
 from service.people.schemas import PersonIn
 from service.people.service import create_person
@@ -49,6 +50,7 @@ COMMITMENT_HOLD = timedelta(weeks=10)
 # People and budgets are dated this far apart, in PEOPLE's order: rows written in one
 # transaction share its now(), and "oldest first" lists would then order them by random id.
 CREATED_APART = timedelta(minutes=1)
+OPENED_AT, PAID_AT = time(9, 0), time(12, 0)  # UTC: budgets open, purchases are paid
 # Held for the loading transaction, so two servers started together load the world once.
 _LOCK_KEY = 0x0DE0_0B0D
 
@@ -342,31 +344,33 @@ async def _load_person(
     )
     for kind in dict.fromkeys(kind for kind, _, _ in person.allocations if kind != "council"):
         await add_funder(session, council, budget_id=budget.id, agency_id=callers[kind].agency_id)
+    # The money moves on the days it would have, so statements as of a past date show it.
     for kind, amount, status in person.allocations:
-        await create_allocation(
-            session,
-            callers[kind],
-            budget_id=budget.id,
-            stream_id=streams[kind],
-            amount=amount,
-            status=AllocationStatus(status),
-        )
+        with recorded_at(session, created_at):
+            await create_allocation(
+                session,
+                callers[kind],
+                budget_id=budget.id,
+                stream_id=streams[kind],
+                amount=amount,
+                status=AllocationStatus(status),
+            )
     dated = sorted(((on, p) for p in person.purchases for on in p.dates), key=lambda x: x[0])
     for occurred_on, purchase in dated:
-        await record_spend(
-            session,
-            council,
-            spend_id=uuid.uuid4(),
-            budget_id=budget.id,
-            amount=purchase.amount,
-            category=purchase.category,
-            description=purchase.description,
-            occurred_on=occurred_on,
-            payee=purchase.payee,
-            split=None,
-            # A history loaded in one go is not one purchase split up to dodge approval.
-            approval_window=timedelta(0),
-        )
+        paid_at = min(datetime.combine(occurred_on, PAID_AT, UTC), datetime.now(UTC))
+        with recorded_at(session, paid_at):
+            await record_spend(
+                session,
+                council,
+                spend_id=uuid.uuid4(),
+                budget_id=budget.id,
+                amount=purchase.amount,
+                category=purchase.category,
+                description=purchase.description,
+                occurred_on=occurred_on,
+                payee=purchase.payee,
+                split=None,
+            )
     category, amount, description = person.commitment
     await record_commitment(
         session,
@@ -410,7 +414,8 @@ async def _load_world(session: AsyncSession) -> list[dict[str, str]]:
                     "scope": row.scope,
                 }
             )
-    first = datetime.now(UTC) - CREATED_APART * len(PEOPLE)  # all in the past, none alike
+    # Budgets open as the period starts (before any spend), a minute apart: none alike.
+    first = datetime.combine(PERIOD[0], OPENED_AT, UTC)
     for number, person in enumerate(PEOPLE, start=1):
         with _step(f"person {number}/{len(PEOPLE)} ({person.name})"):
             await _load_person(

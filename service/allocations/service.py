@@ -19,6 +19,7 @@ from service.domain.errors import ForbiddenRole, NotFound
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import format_pence
 from service.domain.vocabulary import AllocationStatus
+from service.ledger.clock import recorded_time
 from service.ledger.models import Account
 from service.ledger.repository import ensure_accounts, lock_budget, post_batch
 from service.policy import budget_in_reach, require_scope
@@ -78,7 +79,7 @@ async def _confirm_into_ledger(
         session, budget_id=allocation.budget_id, transfers=[transfer], reference_id=allocation.id
     )
     allocation.status = AllocationStatus.CONFIRMED
-    allocation.confirmed_at = func.now()
+    allocation.confirmed_at = recorded_time(session) or func.now()
 
 
 async def _refreshed_view(session: AsyncSession, allocation: Allocation) -> AllocationView:
@@ -110,6 +111,8 @@ async def create_allocation(
         amount=amount,
         status=AllocationStatus.INDICATIVE,
     )
+    if (when := recorded_time(session)) is not None:
+        allocation.created_at = when
     session.add(allocation)
     await session.flush()
     if status is AllocationStatus.CONFIRMED:

@@ -24,6 +24,7 @@ from service.budgets.repository import find_budget
 from service.domain.errors import DomainError
 from service.domain.ledger import AccountKind, Counters, TransferKind, TransferSpec, batch_effects
 from service.domain.vocabulary import Category, Unspent
+from service.ledger.clock import recorded_time
 from service.ledger.models import Account, Transfer
 from service.policy import budget_in_reach
 from service.streams.models import FundingStream
@@ -230,9 +231,9 @@ async def lock_budget(
 _BATCH_CTES = """
     moved AS (
         INSERT INTO transfer (id, budget_id, debit_account_id, credit_account_id, amount, kind,
-                              pending_id, code, batch_id, reference_id)
+                              pending_id, code, batch_id, reference_id, created_at)
         SELECT t.id, :budget_id, t.debit, t.credit, t.amount, t.kind, t.pending_id, t.code,
-               :batch_id, :reference_id
+               :batch_id, :reference_id, COALESCE(CAST(:recorded_at AS timestamptz), now())
         FROM unnest(CAST(:ids AS uuid[]), CAST(:debits AS bigint[]), CAST(:credits AS bigint[]),
                     CAST(:amounts AS bigint[]), CAST(:kinds AS text[]),
                     CAST(:pending_ids AS uuid[]), CAST(:codes AS text[]))
@@ -282,7 +283,12 @@ async def post_batch(
 
     `statement` may be a batch_statement() carrying more writes; `extra` are its parameters.
     """
-    params = batch_params(budget_id=budget_id, transfers=transfers, reference_id=reference_id)
+    params = batch_params(
+        budget_id=budget_id,
+        transfers=transfers,
+        reference_id=reference_id,
+        recorded_at=recorded_time(session),
+    )
     # No savepoint: a refused batch aborts the whole request transaction anyway.
     try:
         counts = (await session.execute(statement, {**params, **(extra or {})})).one()
@@ -301,12 +307,17 @@ async def post_batch(
 
 
 def batch_params(
-    *, budget_id: uuid.UUID, transfers: Sequence[TransferSpec], reference_id: uuid.UUID | None
+    *,
+    budget_id: uuid.UUID,
+    transfers: Sequence[TransferSpec],
+    reference_id: uuid.UUID | None,
+    recorded_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The parameters of POST_BATCH for a checked linked batch."""
+    """The parameters of POST_BATCH for a checked linked batch (None: recorded now)."""
     deltas = batch_effects(transfers)
     return {
         "budget_id": budget_id,
+        "recorded_at": recorded_at,
         "batch_id": uuid.uuid4(),
         "reference_id": reference_id,
         "ids": [t.id for t in transfers],

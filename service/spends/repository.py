@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Interval, Select, bindparam, case, exists, func, select
+from sqlalchemy import DateTime, Interval, Select, bindparam, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.pagination import paginate
@@ -18,6 +18,7 @@ from service.domain.errors import NotFound
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import FundingLine
 from service.domain.vocabulary import Approval, Category, SpendKind, SpendStatus
+from service.ledger.clock import recorded_time
 from service.ledger.repository import (
     POT,
     LockedBudget,
@@ -52,7 +53,9 @@ def _recent_for_pot() -> Any:
             Spend.status.in_(COUNTED),
             Spend.category == bindparam("category"),
             Spend.payee.is_not_distinct_from(bindparam("payee")),
-            Spend.created_at > func.now() - bindparam("window", type_=Interval()),
+            Spend.created_at
+            > func.coalesce(bindparam("recorded_at", type_=DateTime(timezone=True)), func.now())
+            - bindparam("window", type_=Interval()),
         )
         .scalar_subquery()
     )
@@ -79,7 +82,12 @@ async def lock_for_spend(
         budget_id=budget_id,
         within_reach_of=agency_id,
         statement=LOCK_FOR_SPEND,
-        extra={"category": category.value, "payee": payee, "window": window},
+        extra={
+            "category": category.value,
+            "payee": payee,
+            "window": window,
+            "recorded_at": recorded_time(session),
+        },
     )
 
 
@@ -127,9 +135,10 @@ RECORD = batch_statement(
     """
     new_spend AS (
         INSERT INTO spend (id, budget_id, kind, status, amount, category, description, payee,
-                           occurred_on, expires_at, reverses_id, client_id, version)
+                           occurred_on, expires_at, reverses_id, client_id, version, created_at)
         VALUES (:spend_id, :budget_id, :spend_kind, :status, :spend_amount, :category,
-                :description, :payee, :occurred_on, :expires_at, :reverses_id, :client_id, 1)
+                :description, :payee, :occurred_on, :expires_at, :reverses_id, :client_id, 1,
+                COALESCE(CAST(:recorded_at AS timestamptz), now()))
         RETURNING created_at
     ), new_lines AS (
         INSERT INTO spend_line (spend_id, position, stream_id, agency_id, amount, reason,
