@@ -1,8 +1,16 @@
 """Field types every request model shares: bounded money, safe text, known currencies."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    field_validator,
+)
 
 # The largest amount anyone may send: £10bn in pence, far below 2**63, so sums never overflow.
 MAX_AMOUNT = 1_000_000_000_000
@@ -63,3 +71,14 @@ class ResponseModel(BaseModel):
     """A response body, built from rows or domain objects."""
 
     model_config = ConfigDict(from_attributes=True)
+
+
+def _refuse_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("must not be null: leave the field out to keep its current value")
+    return value
+
+
+def not_null(*fields: str) -> Any:
+    """A validator for PATCH models: these fields may be left out, but never sent as null."""
+    return field_validator(*fields, mode="before")(_refuse_null)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.etags import check_if_match, etag
 from service.api.pagination import Cursor, Limit, Page
+from service.api.times import Instant
 from service.auth.dependencies import BudgetsRead, BudgetsWrite, LedgerRead
 from service.budgets.balances import Balances
 from service.budgets.models import Budget
@@ -140,7 +141,7 @@ async def get_statement(
     budget_id: uuid.UUID,
     session: SessionDep,
     caller: BudgetsRead,
-    as_of: Annotated[datetime | None, Query(description="RFC 3339 time; default now")] = None,
+    as_of: Annotated[Instant | None, Query(description="RFC 3339 time; default now")] = None,
 ) -> StatementOut:
     """The budget's totals and streams as they stood at `as_of`, rebuilt from the ledger."""
     budget = await get_budget(session, caller, budget_id)

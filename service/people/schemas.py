@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from pydantic import field_validator
 
-from service.api.fields import Name, Reference, RequestModel, ResponseModel
+from service.api.fields import Name, Reference, RequestModel, ResponseModel, not_null
 
 
 class PersonIn(RequestModel):
@@ -28,6 +28,8 @@ class PersonPatch(RequestModel):
 
     reference: Reference | None = None
     name: Name | None = None
+
+    _not_null = not_null("reference", "name")
 
 
 class PersonOut(ResponseModel):

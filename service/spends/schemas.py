@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from service.api.fields import Amount, Description, Name, RequestModel, ResponseModel
+from service.api.times import AwareInstant
 from service.domain.vocabulary import Category
 
 
@@ -34,7 +35,7 @@ class CommitmentIn(RequestModel):
     amount: Amount
     category: Category
     description: Description
-    expires_at: datetime
+    expires_at: AwareInstant
 
 
 class CommitmentPostIn(RequestModel):

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from service.api.fields import Name, OptionalLimit, RequestModel, ResponseModel
+from service.api.fields import Name, OptionalLimit, RequestModel, ResponseModel, not_null
 from service.domain.vocabulary import Category, StreamKind, Unspent
 
 Categories = Annotated[list[Category], Field(min_length=1, max_length=len(Category))]
@@ -29,6 +29,8 @@ class StreamPatch(RequestModel):
     name: Name | None = None
     cap_amount: Annotated[OptionalLimit, Field(gt=0)] | None = None
     approval_threshold_amount: OptionalLimit | None = None
+
+    _not_null = not_null("name")  # null caps and thresholds mean "none"; a name must stay
 
 
 class StreamOut(ResponseModel):
