@@ -64,8 +64,8 @@ def _bad() -> BadCursor:
 
 
 def encode_cursor(*key: Any) -> str:
-    """Seal a row's sort key (strings and integers) into an opaque cursor."""
-    raw = json.dumps([part if isinstance(part, int) else str(part) for part in key]).encode()
+    """Seal a row's sort key (JSON numbers kept, anything else as a string) into a cursor."""
+    raw = json.dumps([p if isinstance(p, int | float) else str(p) for p in key]).encode()
     nonce = os.urandom(_NONCE_BYTES)
     sealed = nonce + _cursor_key.encrypt(nonce, raw, None)
     return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
