@@ -271,9 +271,7 @@ class TestCraftedInput:
         self, partners: PartnerFactory, as_of: str
     ) -> None:
         world = await make_world(partners)
-        response = await world.council.get(
-            world.budget_path("/statement"), params={"as_of": as_of}
-        )
+        response = await world.council.get(world.budget_path("/statement"), params={"as_of": as_of})
         problem = _problem(response, 422)
         assert [e["field"] for e in problem["errors"]] == ["query.as_of"]
 

@@ -71,9 +71,9 @@ async def test_an_unhandled_error_keeps_the_keep_alive_connection(
         assert failed.headers["content-type"] == "application/problem+json"
         assert failed.json()["type"].endswith("/server-error")
         assert "test-only failure" not in failed.text
+        first = failed.extensions["network_stream"].get_extra_info("client_addr")
         after = await client.get("/healthz")
         assert after.status_code == 200
-        first = failed.extensions["network_stream"].get_extra_info("client_addr")
         second = after.extensions["network_stream"].get_extra_info("client_addr")
         assert first == second  # the same connection served both
 
