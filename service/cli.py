@@ -81,11 +81,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from service.auth.keys import load_or_create_signing_key
     from service.main import create_app
+    from service.ops.exposure import UnsafeExposure, check_exposure
     from service.ops.logging import configure_logging
+    from service.ops.timeouts import header_deadline_protocol
 
     settings = settings.model_copy(
         update={"host": args.host or settings.host, "port": args.port or settings.port}
     )
+    try:
+        check_exposure(settings)
+    except UnsafeExposure as exc:
+        return _fail(str(exc))
     configure_logging(settings.log_level)
     url = plain_url(settings)
     if not args.no_migrate:
@@ -97,7 +103,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets
     # atexit run, which detaches from the embedded PostgreSQL (stopped when the last exits).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    options: dict[str, Any] = {"log_config": None, "access_log": False}
+    options: dict[str, Any] = {
+        "log_config": None,
+        "access_log": False,
+        # Slow clients: idle keep-alive, request headers (here) and body (BodyDeadline).
+        "timeout_keep_alive": settings.keep_alive_timeout_seconds,
+        "http": header_deadline_protocol(settings.header_read_timeout_seconds),
+    }
     if args.workers > 1:
         # Worker processes build their own app from the environment: point them at the
         # database this process resolved (and keeps running, if embedded).

@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +40,18 @@ class Settings(BaseSettings):
         le=366,
         description="Spends of the same category and payee this many days back count"
         " together against a stream's approval threshold",
+    )
+    tls_terminated_upstream: bool = Field(
+        default=False,
+        description="TLS ends at a proxy in front; required to listen beyond loopback",
+    )
+    header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    keep_alive_timeout_seconds: int = Field(default=5, gt=0, le=300)
+    docs: bool = Field(default=True, description="serve /docs, /redoc and /openapi.json")
+    metrics: bool = Field(default=True, description="serve /metrics")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="if set, /metrics needs Authorization: Bearer <token>"
     )
 
     @property

@@ -79,6 +79,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,
+        # Statement parameters are personal data: never in an error message or a log line.
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": "onebudget"}},
     )
 

@@ -226,13 +226,40 @@ def problem_spec(error: DomainError) -> ProblemSpec:
     return FALLBACK
 
 
+# Pydantic's error types for "not an integer"; on a money field the message says pence.
+_NOT_AN_INTEGER = frozenset({"int_type", "int_parsing", "int_from_float"})
+
+
+def _is_money(location: list[str]) -> bool:
+    return bool(location) and (location[-1] == "amount" or location[-1].endswith("_amount"))
+
+
+def _message(error: Mapping[str, Any], location: list[str]) -> str:
+    if error.get("type") in _NOT_AN_INTEGER and _is_money(location):
+        return (
+            f"{location[-1]} must be a whole number of pence (minor units) sent as a JSON"
+            " integer, e.g. 6050 for £60.50"
+        )
+    return str(error.get("msg", ""))
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """One entry per bad field, with a JSON-pointer-like location and a message."""
     errors = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ()) if part != "body"]
-        errors.append({"field": ".".join(location), "message": str(error.get("msg", ""))})
+        errors.append({"field": ".".join(location), "message": _message(error, location)})
     return errors
+
+
+def server_error_response() -> JSONResponse:
+    """The 500 problem for an unexpected error: it says nothing of the error itself."""
+    return problem_response(
+        status=500,
+        slug="server-error",
+        title="Server error",
+        detail="Something went wrong on our side; nothing was changed. Try again later.",
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -281,12 +308,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=exc.headers,
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return problem_response(
-            status=500,
-            slug="server-error",
-            title="Server error",
-            detail="Something went wrong on our side; nothing was changed. Try again later.",
-        )
+    # Unexpected errors are not handled here: Starlette's handler for Exception answers and
+    # then re-raises, which makes the server drop the keep-alive connection. The app's
+    # ErrorBoundary middleware (service.ops.boundary) answers with server_error_response(),
+    # logs once without SQL parameters, and does not re-raise.

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from service.agencies.endpoints import router as agencies_router
 from service.allocations.endpoints import router as allocations_router
+from service.api.pagination import use_cursor_secret
 from service.auth.dependencies import VerifiedTokens
 from service.auth.endpoints import router as auth_router
 from service.auth.keys import load_or_create_signing_key
@@ -18,9 +19,16 @@ from service.config import Settings, get_settings
 from service.database import make_engine, make_sessionmaker, plain_url
 from service.errors import COMMON_PROBLEMS, install_problem_handlers
 from service.migrate import upgrade
+from service.ops.boundary import ErrorBoundary, log_unexpected
+from service.ops.docs import install_docs
+from service.ops.endpoints import metrics_router
 from service.ops.endpoints import router as ops_router
+from service.ops.exposure import check_exposure
+from service.ops.headers import SecurityHeaders
 from service.ops.middleware import AccessLog, RequestLimits
+from service.ops.openapi import install_openapi, package_version
 from service.ops.retry import RetryConflicts
+from service.ops.timeouts import BodyDeadline
 from service.people.endpoints import router as people_router
 from service.spends.endpoints import router as spends_router
 from service.spends.expiry import expire_commitments
@@ -38,8 +46,8 @@ async def _sweep_commitments(app: FastAPI, every: float) -> None:
                 released = await expire_commitments(session, now=datetime.now(UTC))
             if released:
                 log.info("expired commitments released", extra={"count": released})
-        except Exception:
-            log.exception("commitment sweep failed; will try again")
+        except Exception as error:
+            log_unexpected("commitment sweep failed; will try again", error)
 
 
 def create_app(
@@ -50,6 +58,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_exposure(config)  # here too, for workers started without `onebudget serve`
         url = database_url
         if url is None:
             url = await asyncio.to_thread(plain_url, config)
@@ -64,30 +73,47 @@ def create_app(
             sweeper.cancel()
             await app.state.engine.dispose()
 
+    openapi_url = "/openapi.json"
     app = FastAPI(
         title="onebudget",
-        version="1.0.0",
+        version=package_version(),
         summary="One pooled individual budget; every agency's penny accounted for.",
         lifespan=lifespan,
+        openapi_url=openapi_url if config.docs else None,
+        docs_url=None,  # install_docs serves them from local assets
+        redoc_url=None,
     )
     app.state.settings = config
     app.state.signing_key = load_or_create_signing_key(config.data_dir)
+    # Cursors are sealed with a key derived from the signing key: the same in every worker.
+    use_cursor_secret(app.state.signing_key.as_dict(private=True)["d"].encode())
     app.state.verified_tokens = VerifiedTokens()
     install_problem_handlers(app)
-    app.include_router(auth_router)
-    app.include_router(ops_router)
-    for router in (
+    if config.docs:
+        install_docs(app, openapi_url=openapi_url)
+    edge_routers = [auth_router, ops_router, *([metrics_router] if config.metrics else [])]
+    for router in edge_routers:
+        app.include_router(router)
+    v1_routers = [
         agencies_router,
         streams_router,
         people_router,
         budgets_router,
         allocations_router,
         spends_router,
-    ):
+    ]
+    for router in v1_routers:
         app.include_router(router, responses=COMMON_PROBLEMS)
-    # Outermost last: access log, then limits, then the retry of conflicted transactions.
+    install_openapi(app, [*edge_routers, *v1_routers])
+    # Innermost first. From the outside in: the access log and the security headers see
+    # every answer, the 500 included; the error boundary answers unexpected errors (inside
+    # Starlette's ServerErrorMiddleware, which would drop the connection); then the body
+    # limits and deadline, then the retry of conflicted transactions, which buffers the body.
     app.add_middleware(RetryConflicts)
+    app.add_middleware(BodyDeadline, seconds=config.body_read_timeout_seconds)
     app.add_middleware(RequestLimits, max_body_bytes=config.max_body_bytes)
+    app.add_middleware(ErrorBoundary)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(AccessLog)
     return app
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Response
 
 from service.api.etags import etag, precondition
 from service.api.pagination import Cursor, Limit, Page
+from service.api.times import Instant
 from service.auth.dependencies import BudgetsRead, BudgetsWrite, LedgerRead
 from service.budgets.schemas import (
     BudgetIn,
@@ -118,7 +119,7 @@ async def get_statement(
     budget_id: uuid.UUID,
     session: SessionDep,
     caller: BudgetsRead,
-    as_of: Annotated[datetime | None, Query(description="RFC 3339 time; default now")] = None,
+    as_of: Annotated[Instant | None, Query(description="RFC 3339 time; default now")] = None,
 ) -> StatementOut:
     """The budget's totals and streams as they stood at `as_of`, rebuilt from the ledger."""
     moment = as_of or datetime.now().astimezone()

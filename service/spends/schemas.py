@@ -4,9 +4,10 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from service.api.fields import Amount, Name, RequestModel, ResponseModel, SharedRequestModel
+from service.api.times import AwareInstant
 from service.domain.vocabulary import SpendKind, SpendStatus
 from service.spends.models import SpendBase, SpendLineBase
 
@@ -29,7 +30,7 @@ class SpendIn(SpendBase, SharedRequestModel):
 class CommitmentIn(SpendBase, SharedRequestModel):
     """Money to hold for booked support until it is posted, voided or expires."""
 
-    expires_at: AwareDatetime
+    expires_at: AwareInstant
 
 
 class CommitmentPostIn(RequestModel):
