@@ -234,7 +234,10 @@ def _is_money(location: list[str]) -> bool:
     return bool(location) and (location[-1] == "amount" or location[-1].endswith("_amount"))
 
 
-def _message(error: Mapping[str, Any], location: list[str]) -> str:
+def _message(error: Mapping[str, Any], location: list[str], *, patch: bool) -> str:
+    if "input" in error and error["input"] is None and error.get("type") != "missing":
+        keep = ": leave the field out to keep its current value" if patch else ""
+        return f"must not be null{keep}"
     if error.get("type") in _NOT_AN_INTEGER and _is_money(location):
         return (
             f"{location[-1]} must be a whole number of pence (minor units) sent as a JSON"
@@ -243,12 +246,13 @@ def _message(error: Mapping[str, Any], location: list[str]) -> str:
     return str(error.get("msg", ""))
 
 
-def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+def _validation_errors(exc: RequestValidationError, *, patch: bool) -> list[dict[str, Any]]:
     """One entry per bad field, with a JSON-pointer-like location and a message."""
     errors = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ()) if part != "body"]
-        errors.append({"field": ".".join(location), "message": _message(error, location)})
+        message = _message(error, location, patch=patch)
+        errors.append({"field": ".".join(location), "message": message})
     return errors
 
 
@@ -295,7 +299,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             slug="validation-error",
             title="Invalid request",
             detail="The request has fields that are missing, unknown or out of range.",
-            extensions={"errors": _validation_errors(exc)},
+            extensions={"errors": _validation_errors(exc, patch=request.method == "PATCH")},
         )
 
     @app.exception_handler(StarletteHTTPException)
