@@ -21,3 +21,8 @@ class OAuthClient(Base):
     name: Mapped[str] = mapped_column(String(200))
     scope: Mapped[str] = mapped_column(String(1000))
     created_at: Mapped[datetime] = created_at()
+    # Set once by `onebudget clients revoke`: no new tokens, and held tokens stop working.
+    revoked_at: Mapped[datetime | None]
+    # After a rotation the old secret keeps working until previous_secret_expires_at.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(128))
+    previous_secret_expires_at: Mapped[datetime | None]
