@@ -402,9 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_client.add_argument("--name", required=True)
     add_client.add_argument("--scope", required=True, help='space-separated, e.g. "budgets:read"')
     add_client.set_defaults(run=_clients_add)
-    list_clients = client_commands.add_parser(
-        "list", help="clients as JSON (never their secrets)"
-    )
+    list_clients = client_commands.add_parser("list", help="clients as JSON (never their secrets)")
     list_clients.add_argument("--agency", help="only this agency's clients")
     list_clients.set_defaults(run=_clients_list)
     rotate = client_commands.add_parser(

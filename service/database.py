@@ -76,7 +76,8 @@ def start_embedded(data_dir: Path) -> str:
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")
-    return server.get_uri(database=EMBEDDED_DATABASE)
+    uri: str = server.get_uri(database=EMBEDDED_DATABASE)
+    return uri
 
 
 def plain_url(settings: Settings) -> str:

@@ -17,8 +17,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("oauth_client", sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True))
-    op.add_column("oauth_client", sa.Column("previous_secret_hash", sa.String(length=128), nullable=True))
+    op.add_column(
+        "oauth_client", sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True)
+    )
+    op.add_column(
+        "oauth_client", sa.Column("previous_secret_hash", sa.String(length=128), nullable=True)
+    )
     op.add_column(
         "oauth_client",
         sa.Column("previous_secret_expires_at", sa.DateTime(timezone=True), nullable=True),

@@ -34,7 +34,9 @@ async def _rotate(app: FastAPI, client_id: str, **options: object) -> str:
 
 async def _token_status(client: httpx.AsyncClient, client_id: str, secret: str) -> int:
     """The token endpoint's status for these credentials."""
-    return (await client.post("/oauth/token", data=TOKEN_FORM, auth=(client_id, secret))).status_code
+    return (
+        await client.post("/oauth/token", data=TOKEN_FORM, auth=(client_id, secret))
+    ).status_code
 
 
 def _refused_as_invalid_token(response: httpx.Response) -> None:
@@ -159,3 +161,23 @@ async def test_a_malleated_high_s_token_is_refused_while_the_original_passes(
     refused = await twin.get("/v1/agencies")
     _refused_as_invalid_token(refused)
     assert "low-S" in refused.headers["www-authenticate"]
+
+
+async def test_the_revocation_check_shares_the_requests_session(
+    app: FastAPI, partners: PartnerFactory
+) -> None:
+    """One session (one transaction, one pooled connection) per request, check included."""
+    partner = await partners()
+    made = app.state.sessionmaker
+    opened: list[object] = []
+
+    def counting() -> object:
+        opened.append(session := made())
+        return session
+
+    app.state.sessionmaker = counting
+    try:
+        assert (await partner.get("/v1/agencies")).status_code == 200
+    finally:
+        app.state.sessionmaker = made
+    assert len(opened) == 1
