@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as exc:
         return _fail(exc.message, exc.hint, exc.exit_code)
     except SigningKeyError as exc:
-        return _fail(f"cannot use the token signing key: {exc}", exc.fix, 1)
+        return _fail(f"cannot use the token signing key: {exc.reason}", exc.fix, 1)
 
 
 if __name__ == "__main__":

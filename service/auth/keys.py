@@ -34,11 +34,13 @@ CURVE = "P-256"
 class SigningKeyError(RuntimeError):
     """The signing-key file cannot be used: unsafe permissions, or not an ES256 private key.
 
-    `fix` says what the operator should do about it.
+    `reason` says what is wrong and `fix` what to do; str() holds both, for wherever the
+    error surfaces outside the command line (e.g. a worker process's traceback).
     """
 
-    def __init__(self, message: str, *, fix: str) -> None:
-        super().__init__(message)
+    def __init__(self, reason: str, *, fix: str) -> None:
+        super().__init__(f"{reason}. To fix: {fix}")
+        self.reason = reason
         self.fix = fix
 
 
