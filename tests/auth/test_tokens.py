@@ -20,6 +20,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from joserfc.jws import JWSRegistry
 
+from service.auth.caller import Caller
+from service.auth.ecdsa import P256_ORDER, is_low_s, to_low_s
 from service.auth.keys import (
     KEY_FILE_NAME,
     SigningKeyError,
@@ -104,9 +106,27 @@ def good_claims(now: int | None = None) -> dict[str, Any]:
 
 
 def sign(key: ECKey, claims: dict[str, Any], **header: Any) -> str:
-    """Sign arbitrary claims and header with joserfc (typ only if given)."""
+    """Sign arbitrary claims and header with joserfc (typ only if given), in low-S form."""
     full_header = {"alg": "ES256", "kid": key_id(key), **header}
-    return jwt.encode(full_header, claims, key, algorithms=["ES256"], default_type=None)
+    token = jwt.encode(full_header, claims, key, algorithms=["ES256"], default_type=None)
+    return with_signature(token, to_low_s(signature_of(token)))
+
+
+def signature_of(token: str) -> bytes:
+    """The raw R || S signature of a compact JWS."""
+    return base64.urlsafe_b64decode(token.rpartition(".")[2] + "==")
+
+
+def with_signature(token: str, signature: bytes) -> str:
+    """The same token with another signature."""
+    return f"{token.rpartition('.')[0]}.{b64(signature)}"
+
+
+def high_s_twin(token: str) -> str:
+    """The token with its signature's s replaced by n - s: the same signature, malleated."""
+    signature = signature_of(token)
+    s = int.from_bytes(signature[32:], "big")
+    return with_signature(token, signature[:32] + (P256_ORDER - s).to_bytes(32, "big"))
 
 
 def unsigned(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
@@ -327,12 +347,19 @@ def test_any_signed_claims_give_a_caller_or_invalid_token(
     """Validly signed but arbitrary claims and headers: a Caller or InvalidToken, nothing else."""
     header = {"alg": "ES256", "typ": "at+jwt", "kid": key_id(key), **extra_header}
     head = b64(json.dumps(header).encode())
-    body = b64(json.dumps({**good_claims(), **changes}).encode())
+    claims = {**good_claims(), **changes}
+    body = b64(json.dumps(claims).encode())
     token = f"{head}.{body}.{_es256(key, f'{head}.{body}'.encode())}"
     try:
-        verify(token, key)
-    except InvalidToken:
-        pass
+        caller = verify(token, key)
+    except InvalidToken as refused:
+        assert str(refused)  # always a reason to show the caller
+    else:
+        # Accepted only as exactly what the signed claims say.
+        assert isinstance(caller, Caller)
+        assert caller.client_id == claims["client_id"] == claims["sub"]
+        assert str(caller.client_pk) == str(uuid.UUID(claims["cid"]))
+        assert caller.scopes == frozenset(claims["scope"].split())
 
 
 @given(
@@ -346,8 +373,29 @@ def test_any_string_is_refused_with_invalid_token(token: str) -> None:
 
 
 def _es256(key: ECKey, message: bytes) -> str:
-    """A raw ES256 signature of `message`, for hand-assembled tokens."""
-    return b64(JWSRegistry.algorithms["ES256"].sign(message, key))
+    """A raw low-S ES256 signature of `message`, for hand-assembled tokens."""
+    return b64(to_low_s(JWSRegistry.algorithms["ES256"].sign(message, key)))
+
+
+class TestLowS:
+    def test_issued_tokens_are_low_s(self, key: ECKey) -> None:
+        # joserfc alone gives high S half the time: 32 low ones in a row is no accident.
+        assert all(is_low_s(signature_of(issue(key))) for _ in range(32))
+
+    def test_the_high_s_twin_of_a_valid_token_is_refused(self, key: ECKey) -> None:
+        token = issue(key)
+        twin = high_s_twin(token)
+        # joserfc itself accepts the twin: the refusal is ours.
+        jwt.decode(twin, key, algorithms=["ES256"])
+        assert verify(token, key).client_id == CLIENT.client_id
+        with pytest.raises(InvalidToken, match="low-S"):
+            verify(twin, key)
+
+    def test_to_low_s_keeps_low_and_flips_high(self) -> None:
+        low = bytes(32) + (5).to_bytes(32, "big")
+        high = bytes(32) + (P256_ORDER - 5).to_bytes(32, "big")
+        assert to_low_s(low) == low and to_low_s(high) == low
+        assert is_low_s(low) and not is_low_s(high) and not is_low_s(low[:-1])
 
 
 class TestSigningKey:
@@ -412,10 +460,16 @@ class TestSigningKey:
             load_or_create_signing_key(tmp_path)
 
     @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
-    def test_loose_mode_still_loads(self, tmp_path: Path) -> None:
-        key = load_or_create_signing_key(tmp_path)
-        (tmp_path / KEY_FILE_NAME).chmod(0o644)
-        assert load_or_create_signing_key(tmp_path).kid == key.kid
+    @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620, 0o660])
+    def test_a_key_others_may_read_is_refused(self, tmp_path: Path, mode: int) -> None:
+        load_or_create_signing_key(tmp_path)
+        path = tmp_path / KEY_FILE_NAME
+        path.chmod(mode)
+        with pytest.raises(SigningKeyError, match="group or others") as refused:
+            load_or_create_signing_key(tmp_path)
+        assert refused.value.fix.startswith(f"chmod 600 {path}")
+        path.chmod(0o600)
+        assert load_or_create_signing_key(tmp_path).is_private
 
 
 class TestSecrets:

@@ -21,8 +21,12 @@ def test_a_remembered_token_is_used_until_it_expires() -> None:
     assert cache.get("never-seen") is None
 
 
-def test_the_cache_never_grows_past_its_capacity() -> None:
+def test_the_cache_never_grows_past_its_capacity_and_keeps_the_newest() -> None:
     cache = VerifiedTokens(capacity=3)
-    for n in range(10):
-        cache.put(str(n), _caller(time.time() + 60))
-    assert sum(cache.get(str(n)) is not None for n in range(10)) <= 3
+    callers = [_caller(time.time() + 60) for _ in range(10)]
+    for n, caller in enumerate(callers):
+        cache.put(str(n), caller)
+    remembered = [n for n in range(10) if cache.get(str(n)) is not None]
+    # Emptied when full, so it holds between one and `capacity` entries, always the last put.
+    assert 1 <= len(remembered) <= 3
+    assert cache.get("9") is callers[9]
