@@ -43,8 +43,8 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from service.config import Settings
 from service.auth.dependencies import VerifiedTokens
+from service.config import Settings
 from service.database import make_engine, make_sessionmaker
 from service.migrate import upgrade
 from tests.partners import PartnerFactory
