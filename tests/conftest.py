@@ -60,6 +60,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _with_database(url: str, name: str) -> str:
+    """The same server URL, naming another database."""
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
