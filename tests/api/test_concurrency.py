@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from tests.partners import PartnerFactory
@@ -23,6 +24,8 @@ async def _ledger_balances(app: object) -> tuple[int, int, int, int]:
     return tuple(int(v) for v in row)  # type: ignore[return-value]
 
 
+# Requests in flight at once need separate connections and transactions.
+@pytest.mark.own_database
 class TestConcurrentSpends:
     async def test_fifty_spends_at_once_never_overdraw_the_pot(
         self, partners: PartnerFactory

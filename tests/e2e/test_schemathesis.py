@@ -46,7 +46,7 @@ async def _register(database_url: str) -> tuple[str, str]:
 
 
 async def test_fuzzing_finds_no_server_error_and_no_off_schema_answer(
-    database_url: str, data_dir: Path
+    database_url: str, data_dir: Path, tmp_path: Path
 ) -> None:
     port = _free_port()
     settings = Settings(data_dir=data_dir, port=port, commitment_sweep_seconds=3600)
@@ -92,8 +92,10 @@ async def test_fuzzing_finds_no_server_error_and_no_off_schema_answer(
             "--request-timeout",
             "10",
         ]
+        # schemathesis keeps its cache and crash files in .schemathesis/ under the working
+        # directory: run it in a temp dir so a test run never writes into the repository.
         result = await asyncio.to_thread(
-            subprocess.run, command, capture_output=True, text=True, timeout=240
+            subprocess.run, command, capture_output=True, text=True, timeout=240, cwd=tmp_path
         )
         print(result.stdout[-3000:])
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

@@ -4,22 +4,31 @@ After every step the ledger's invariants are checked in the database and against
 debits equal credits; no pot below zero; every spent penny sits on a line of a stream
 whose rules allowed the category; allocated = available + pending + spent + returned;
 and the API's totals match what the model expects.
+
+One app serves every example; each example runs in its own transaction on the shared test
+database, rolled back when it ends (see tests/conftest.py), and the invariants read the
+ledger through that same transaction.
 """
 
 import asyncio
-import uuid
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
-from hypothesis import HealthCheck, settings
+from fastapi import FastAPI
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
+from service.database import make_engine
 from service.main import create_app
+from tests.conftest import joined_sessionmaker, rolled_back
 from tests.partners import PartnerFactory
 from tests.world import World, make_world, spend_body
 
@@ -29,14 +38,13 @@ CATEGORIES = ["personal_care", "housing_adaptation", "respite", "equipment"]
 class LedgerMachine(RuleBasedStateMachine):
     """Random allocations, spends, commitments, approvals and reversals on one budget."""
 
-    template_url: str
-    server_url: str
-    data_dir: Any
+    # Shared by every example: the loop they run on, the started app and its engine.
+    loop: asyncio.AbstractEventLoop
+    app: FastAPI
+    engine: AsyncEngine
 
     def __init__(self) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self.stack: list[Any] = []
         self.posted: dict[str, int] = {}  # spend id -> amount, posted and not reversed
         self.awaiting: dict[str, int] = {}  # spend id -> amount, awaiting approval
         self.held: dict[str, int] = {}  # commitment id -> amount held
@@ -51,42 +59,24 @@ class LedgerMachine(RuleBasedStateMachine):
         self.run(self._start())
 
     async def _start(self) -> None:
-        self.db_name = f"onebudget_state_{uuid.uuid4().hex[:10]}"
-        template = make_url(self.template_url).database
-        admin = await asyncpg.connect(_dsn(self.server_url))
-        await admin.execute(f'CREATE DATABASE "{self.db_name}" TEMPLATE "{template}"')
-        await admin.close()
-        url = make_url(self.server_url).set(database=self.db_name).render_as_string(False)
-        self.db_url = url
-        app = create_app(
-            Settings(data_dir=self.data_dir, commitment_sweep_seconds=3600),
-            database_url=url,
-            migrate=False,
+        self.stack = contextlib.AsyncExitStack()
+        self.conn = await self.stack.enter_async_context(rolled_back(self.engine))
+        self.app.state.sessionmaker = joined_sessionmaker(self.conn)
+        transport = httpx.ASGITransport(app=self.app)
+        self.http = await self.stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url="http://t")
         )
-        self.lifespan = LifespanManager(app)
-        await self.lifespan.__aenter__()
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
         self.world: World = await make_world(
-            PartnerFactory(app=app, client=self.http),
+            PartnerFactory(app=self.app, client=self.http),
             care_amount=50_000,
             dfg_amount=80_000,
             dfg_threshold=30_000,
         )
         self.allocated = 130_000
-        self.conn = await asyncpg.connect(_dsn(url))
 
     def teardown(self) -> None:
-        if hasattr(self, "conn"):
-            self.run(self._stop())
-        self.loop.close()
-
-    async def _stop(self) -> None:
-        await self.conn.close()
-        await self.http.aclose()
-        await self.lifespan.__aexit__(None, None, None)
-        admin = await asyncpg.connect(_dsn(self.server_url))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
-        await admin.close()
+        if hasattr(self, "stack"):
+            self.run(self.stack.aclose())
 
     @rule(amount=st.integers(1, 40_000))
     def allocate(self, amount: int) -> None:
@@ -160,27 +150,33 @@ class LedgerMachine(RuleBasedStateMachine):
         if not hasattr(self, "conn"):
             return
         row = self.run(
-            self.conn.fetchrow(
-                "SELECT sum(debits_posted) dp, sum(credits_posted) cp, sum(debits_pending) dq,"
-                " sum(credits_pending) cq, min(credits_posted - debits_posted - debits_pending)"
-                " FILTER (WHERE kind = 'pot') AS lowest_pot FROM account"
+            self.conn.execute(
+                text(
+                    "SELECT sum(debits_posted) dp, sum(credits_posted) cp, sum(debits_pending) dq,"
+                    " sum(credits_pending) cq, min(credits_posted - debits_posted - debits_pending)"
+                    " FILTER (WHERE kind = 'pot') AS lowest_pot FROM account"
+                )
             )
-        )
-        assert row["dp"] == row["cp"] and row["dq"] == row["cq"]
-        assert row["lowest_pot"] >= 0
+        ).one()
+        assert row.dp == row.cp and row.dq == row.cq
+        assert row.lowest_pot >= 0
         wrong = self.run(
-            self.conn.fetchval(
-                "SELECT count(*) FROM spend_line l JOIN spend s ON s.id = l.spend_id"
-                " JOIN funding_stream f ON f.id = l.stream_id"
-                " WHERE s.kind <> 'reversal' AND f.categories IS NOT NULL"
-                " AND NOT s.category = ANY(f.categories)"
+            self.conn.scalar(
+                text(
+                    "SELECT count(*) FROM spend_line l JOIN spend s ON s.id = l.spend_id"
+                    " JOIN funding_stream f ON f.id = l.stream_id"
+                    " WHERE s.kind <> 'reversal' AND f.categories IS NOT NULL"
+                    " AND NOT s.category = ANY(f.categories)"
+                )
             )
         )
         assert wrong == 0
         unsplit = self.run(
-            self.conn.fetchval(
-                "SELECT count(*) FROM spend s WHERE s.amount <>"
-                " (SELECT sum(amount) FROM spend_line l WHERE l.spend_id = s.id)"
+            self.conn.scalar(
+                text(
+                    "SELECT count(*) FROM spend s WHERE s.amount <>"
+                    " (SELECT sum(amount) FROM spend_line l WHERE l.spend_id = s.id)"
+                )
             )
         )
         assert unsplit == 0
@@ -197,19 +193,36 @@ class LedgerMachine(RuleBasedStateMachine):
         assert totals["allocated"] == parts
 
 
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+async def _enter_lifespan(app: FastAPI) -> LifespanManager:
+    """Start the app (the manager must be made inside the loop it runs on)."""
+    lifespan = LifespanManager(app)
+    await lifespan.__aenter__()
+    return lifespan
 
 
-def test_ledger_state_machine(template_url: str, server_url: str, data_dir: Any) -> None:
-    LedgerMachine.template_url = template_url
-    LedgerMachine.server_url = server_url
-    LedgerMachine.data_dir = data_dir
+@contextlib.contextmanager
+def _started(shared_url: str, config: Settings) -> Iterator[None]:
+    """Give the machine a loop, a started app and an engine on the shared test database."""
+    loop = asyncio.new_event_loop()
+    app = create_app(config, database_url=shared_url, migrate=False)
+    lifespan = loop.run_until_complete(_enter_lifespan(app))
+    engine = make_engine(shared_url, pool_size=1)
+    LedgerMachine.loop, LedgerMachine.app, LedgerMachine.engine = loop, app, engine
+    try:
+        yield
+    finally:
+        loop.run_until_complete(engine.dispose())
+        loop.run_until_complete(lifespan.__aexit__(None, None, None))
+        loop.close()
+
+
+def test_ledger_state_machine(shared_url: str, settings: Settings) -> None:
     run = LedgerMachine.TestCase
-    run.settings = settings(
+    run.settings = hypothesis_settings(
         max_examples=12,
         stateful_step_count=15,
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
-    run().runTest()
+    with _started(shared_url, settings):
+        run().runTest()
