@@ -9,9 +9,11 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from service.config import Settings
+from service.main import create_app
 from service.ops.timeouts import header_deadline_protocol
 
 HEADER_SECONDS = 1.0
@@ -19,14 +21,20 @@ BODY_SECONDS = 1.0
 
 
 @pytest.fixture
-def settings(data_dir: Path) -> Settings:
-    """Short deadlines, so the tests wait a second, not half a minute."""
-    return Settings(
+async def app(data_dir: Path, database_url: str) -> AsyncIterator[FastAPI]:
+    """An app of its own with short deadlines, so the tests wait a second, not half a minute.
+
+    Its own (the shared test app has the default deadlines, and a test adds a route).
+    """
+    settings = Settings(
         data_dir=data_dir,
         commitment_sweep_seconds=3600,
         body_read_timeout_seconds=BODY_SECONDS,
         header_read_timeout_seconds=HEADER_SECONDS,
     )
+    application = create_app(settings, database_url=database_url, migrate=False)
+    async with LifespanManager(application):
+        yield application
 
 
 async def _serve(app: FastAPI, *, h11: bool = False) -> AsyncIterator[str]:
