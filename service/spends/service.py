@@ -68,6 +68,30 @@ def _funds(budget: LockedBudget) -> list[StreamFunds]:
     ]
 
 
+async def _lock_as_lead(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    budget_id: uuid.UUID,
+    category: Category,
+    payee: str | None,
+    window: timedelta,
+    action: str,
+) -> LockedBudget:
+    """Lock the budget for new money out, which only its lead agency may record."""
+    require_scope(caller, "spends:write")
+    budget = await lock_for_spend(
+        session,
+        budget_id=budget_id,
+        agency_id=caller.agency_id,
+        category=category,
+        payee=payee,
+        window=window,
+    )
+    require_lead(caller, lead_agency_id=budget.lead_agency_id, action=action)
+    return budget
+
+
 async def _record_new(
     session: AsyncSession,
     *,
@@ -98,16 +122,15 @@ async def record_spend(
     approval_window: timedelta = DEFAULT_APPROVAL_WINDOW,
 ) -> SpendView:
     """Split a spend across the budget's streams and pay it, or hold it for approval."""
-    require_scope(caller, "spends:write")
-    budget = await lock_for_spend(
+    budget = await _lock_as_lead(
         session,
+        caller,
         budget_id=budget_id,
-        agency_id=caller.agency_id,
         category=category,
         payee=payee,
         window=approval_window,
+        action="record a spend",
     )
-    require_lead(caller, lead_agency_id=budget.lead_agency_id, action="record a spend")
     if not budget.starts_on <= occurred_on <= budget.ends_on:
         raise OutsidePeriod(
             f"occurred_on {occurred_on} is outside the budget's period"
@@ -143,16 +166,15 @@ async def record_commitment(
     approval_window: timedelta = DEFAULT_APPROVAL_WINDOW,
 ) -> SpendView:
     """Hold money for booked support, split across streams like a spend."""
-    require_scope(caller, "spends:write")
-    budget = await lock_for_spend(
+    budget = await _lock_as_lead(
         session,
+        caller,
         budget_id=budget_id,
-        agency_id=caller.agency_id,
         category=category,
         payee=None,
         window=approval_window,
+        action="hold money",
     )
-    require_lead(caller, lead_agency_id=budget.lead_agency_id, action="hold money")
     if expires_at <= datetime.now(UTC):
         raise ExpiryInPast(f"expires_at ({expires_at.isoformat()}) must be in the future.")
     lines = split_spend(amount=amount, category=category, streams=_funds(budget))
