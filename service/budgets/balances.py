@@ -112,7 +112,8 @@ def _balances(
         by_stream[stream_id][kind] = value
     streams = []
     total = StreamBalance()
-    for stream_id in sorted(set(by_stream) | set(indicative), key=str):
+    # By name, so a person sees their streams in the same order every time.
+    for stream_id in sorted(set(by_stream) | set(indicative), key=lambda s: (owners[s][1], str(s))):
         balance = stream_balance(by_stream.get(stream_id, {}))
         total = total + balance
         agency_id, name = owners[stream_id]

@@ -238,8 +238,8 @@ def _line(stream: StreamFunds, amount: int, reason: str) -> FundingLine:
             else ""
         )
         reason += (
-            f" It awaits the agency's approval, as it passes the {format_pence(threshold or 0)}"
-            f" that {stream.name} pays for one purchase without asking{lately}."
+            f" Over the {format_pence(threshold or 0)} that {stream.name} pays for one"
+            f" purchase without asking{lately}, so its agency decides."
         )
     return FundingLine(
         stream_id=stream.stream_id,

@@ -59,7 +59,7 @@ def line_reason(spend: Spend, line: SpendLine) -> str:
     if spend.kind == SpendKind.REVERSAL:
         prefix = ""
     elif status is SpendStatus.POSTED:
-        prefix = "Paid "
+        prefix = "Paid, as its agency approved: " if line.approval == Approval.APPROVED else "Paid "
     elif status is SpendStatus.REVERSED:
         prefix = "Paid, then reversed: "
     elif status in _RELEASED:

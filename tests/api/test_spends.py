@@ -159,12 +159,15 @@ class TestApproval:
             )
         )
         assert spend["status"] == "pending_approval"
+        assert spend["lines"][0]["reason"].startswith("Awaiting approval: £1,500.00 from")
         held = (await world.council.get(world.budget_path())).json()["totals"]
         assert held["pending"] == 150_000 and held["spent"] == 0
         assert (await world.council.post(f"/v1/spends/{spend['id']}/approve")).status_code == 403
         approved = await world.housing.post(f"/v1/spends/{spend['id']}/approve")
         assert approved.status_code == 200
         assert approved.json()["status"] == "posted"
+        reason = approved.json()["lines"][0]["reason"]
+        assert reason.startswith("Paid, as its agency approved: £1,500.00 from")
         paid = (await world.council.get(world.budget_path())).json()["totals"]
         assert paid["pending"] == 0 and paid["spent"] == 150_000
 

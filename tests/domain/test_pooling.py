@@ -230,8 +230,8 @@ def test_a_valid_preferred_split_is_used_exactly_as_given() -> None:
     assert [line.needs_approval for line in lines] == [False, True]
     assert lines[1].reason == (
         "£3.00 from Carers, as the person chose in their split:"
-        " ring-fenced to personal care, returned if unspent. It awaits the agency's approval,"
-        " as it passes the £1.00 that Carers pays for one purchase without asking."
+        " ring-fenced to personal care, returned if unspent. Over the £1.00 that Carers pays"
+        " for one purchase without asking, so its agency decides."
     )
 
 
