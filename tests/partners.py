@@ -95,3 +95,10 @@ class PartnerFactory:
             client_id = row.client_id
         token = await self.token(client_id, secret)
         return Partner(self.client, partner.agency_id, client_id, secret, token)
+
+    async def narrowed(self, partner: Partner, *, scope: str) -> Partner:
+        """The same client as `partner`, calling with a token granted only `scope`."""
+        token = await self.token(partner.client_id, partner.client_secret, scope)
+        return Partner(
+            self.client, partner.agency_id, partner.client_id, partner.client_secret, token
+        )

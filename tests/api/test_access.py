@@ -2,7 +2,9 @@
 
 The table is the one in docs/access.md. A refused write answers 403 `forbidden-role` (or
 `not-awaiting-you`) when the caller reaches the object, 404 when it does not, and changes
-nothing: the budget's money and the object's version stay as they were.
+nothing: the budget's money and the object's version stay as they were. Each rule names
+the route it writes through (checked on the request it sends), and every write route of
+the app (tests/write_routes.py) has at least one rule.
 """
 
 from collections.abc import Awaitable, Callable
@@ -14,6 +16,7 @@ import pytest
 
 from tests.partners import Partner, PartnerFactory
 from tests.world import World, commitment_body, created, make_stream, make_world, spend_body
+from tests.write_routes import WRITE_ROUTES
 
 
 @dataclass
@@ -67,6 +70,16 @@ async def _awaiting_funder(cast: Cast) -> str:
     return str(spend["id"])
 
 
+async def _awaiting_funder_commitment(cast: Cast) -> str:
+    """A commitment whose housing (funder) line awaits housing's approval."""
+    await _awaiting_funder(cast)  # sets housing's threshold on the way
+    body = commitment_body(5_000, "housing_adaptation")
+    path = cast.world.budget_path("/commitments")
+    commitment = await created(await cast.world.council.post(path, body))
+    assert commitment["status"] == "pending_approval"
+    return str(commitment["id"])
+
+
 async def _nothing(cast: Cast) -> str:
     return ""
 
@@ -92,6 +105,21 @@ def _own(cast: Cast, caller: Partner, streams: str) -> str:
 
 Act = Callable[[Cast, Partner, str], Awaitable[httpx.Response]]
 Setup = Callable[[Cast], Awaitable[str]]
+
+
+async def open_stream(cast: Cast, caller: Partner, _: str) -> httpx.Response:
+    return await caller.post(
+        "/v1/streams", {"name": "Respite fund", "kind": "social_care", "unspent": "return"}
+    )
+
+
+async def edit_stream(cast: Cast, caller: Partner, _: str) -> httpx.Response:
+    return await _patch(cast, caller, f"/v1/streams/{cast.world.care_stream}", {"name": "Care"})
+
+
+async def register_person(cast: Cast, caller: Partner, _: str) -> httpx.Response:
+    body = {"reference": "P-NEW", "name": "Jo", "date_of_birth": "1975-03-04"}
+    return await caller.post("/v1/people", body)
 
 
 async def open_budget(cast: Cast, caller: Partner, _: str) -> httpx.Response:
@@ -160,28 +188,125 @@ async def reject(cast: Cast, caller: Partner, spend_id: str) -> httpx.Response:
     return await caller.post(f"/v1/spends/{spend_id}/reject")
 
 
+async def approve_held(cast: Cast, caller: Partner, commitment_id: str) -> httpx.Response:
+    return await caller.post(f"/v1/commitments/{commitment_id}/approve")
+
+
+async def reject_held(cast: Cast, caller: Partner, commitment_id: str) -> httpx.Response:
+    return await caller.post(f"/v1/commitments/{commitment_id}/reject")
+
+
 OK, NO, HIDDEN = "ok", "forbidden", "hidden"
 
-# write -> (set-up done by the lead, the write, what lead / funder / outsider get).
-RULES: dict[str, tuple[Setup, Act, str, str, str]] = {
-    "open a budget for the person": (_nothing, open_budget, OK, NO, HIDDEN),
-    "edit the person": (_nothing, edit_person, OK, NO, HIDDEN),
-    "edit the budget": (_nothing, edit_budget, OK, NO, HIDDEN),
-    "bring a funder in": (_nothing, add_funder, OK, NO, HIDDEN),
-    "allocate from its own stream": (_own_stream, allocate, OK, OK, HIDDEN),
-    "confirm the lead's allocation": (_indicative_care, confirm, OK, NO, HIDDEN),
-    "record a spend": (_nothing, spend, OK, NO, HIDDEN),
-    "spend another's stream by a split": (_nothing, spend_by_split, OK, NO, HIDDEN),
-    "reverse a spend": (_spend, reverse, OK, NO, HIDDEN),
-    "hold money": (_nothing, commit, OK, NO, HIDDEN),
-    "post a commitment": (_commitment, post_held, OK, NO, HIDDEN),
-    "void a commitment": (_commitment, void_held, OK, NO, HIDDEN),
-    "approve the funder's line": (_awaiting_funder, approve, NO, OK, HIDDEN),
-    "reject the funder's line": (_awaiting_funder, reject, NO, OK, HIDDEN),
+# write -> (its route, set-up done by the lead, the write, what lead / funder / outsider get).
+RULES: dict[str, tuple[str, Setup, Act, str, str, str]] = {
+    "open a stream": ("POST /v1/streams", _nothing, open_stream, OK, OK, OK),
+    "edit the lead's stream": (
+        "PATCH /v1/streams/{stream_id}",
+        _nothing,
+        edit_stream,
+        OK,
+        HIDDEN,
+        HIDDEN,
+    ),
+    "register a person": ("POST /v1/people", _nothing, register_person, OK, OK, OK),
+    "open a budget for the person": ("POST /v1/budgets", _nothing, open_budget, OK, NO, HIDDEN),
+    "edit the person": ("PATCH /v1/people/{person_id}", _nothing, edit_person, OK, NO, HIDDEN),
+    "edit the budget": ("PATCH /v1/budgets/{budget_id}", _nothing, edit_budget, OK, NO, HIDDEN),
+    "bring a funder in": (
+        "POST /v1/budgets/{budget_id}/funders",
+        _nothing,
+        add_funder,
+        OK,
+        NO,
+        HIDDEN,
+    ),
+    "allocate from its own stream": (
+        "POST /v1/budgets/{budget_id}/allocations",
+        _own_stream,
+        allocate,
+        OK,
+        OK,
+        HIDDEN,
+    ),
+    "confirm the lead's allocation": (
+        "POST /v1/allocations/{allocation_id}/confirm",
+        _indicative_care,
+        confirm,
+        OK,
+        NO,
+        HIDDEN,
+    ),
+    "record a spend": ("POST /v1/budgets/{budget_id}/spends", _nothing, spend, OK, NO, HIDDEN),
+    "spend another's stream by a split": (
+        "POST /v1/budgets/{budget_id}/spends",
+        _nothing,
+        spend_by_split,
+        OK,
+        NO,
+        HIDDEN,
+    ),
+    "reverse a spend": ("POST /v1/spends/{spend_id}/reverse", _spend, reverse, OK, NO, HIDDEN),
+    "hold money": (
+        "POST /v1/budgets/{budget_id}/commitments",
+        _nothing,
+        commit,
+        OK,
+        NO,
+        HIDDEN,
+    ),
+    "post a commitment": (
+        "POST /v1/commitments/{commitment_id}/post",
+        _commitment,
+        post_held,
+        OK,
+        NO,
+        HIDDEN,
+    ),
+    "void a commitment": (
+        "POST /v1/commitments/{commitment_id}/void",
+        _commitment,
+        void_held,
+        OK,
+        NO,
+        HIDDEN,
+    ),
+    "approve the funder's line": (
+        "POST /v1/spends/{spend_id}/approve",
+        _awaiting_funder,
+        approve,
+        NO,
+        OK,
+        HIDDEN,
+    ),
+    "reject the funder's line": (
+        "POST /v1/spends/{spend_id}/reject",
+        _awaiting_funder,
+        reject,
+        NO,
+        OK,
+        HIDDEN,
+    ),
+    "approve the funder's held money": (
+        "POST /v1/commitments/{commitment_id}/approve",
+        _awaiting_funder_commitment,
+        approve_held,
+        NO,
+        OK,
+        HIDDEN,
+    ),
+    "reject the funder's held money": (
+        "POST /v1/commitments/{commitment_id}/reject",
+        _awaiting_funder_commitment,
+        reject_held,
+        NO,
+        OK,
+        HIDDEN,
+    ),
 }
 CASES = [
     pytest.param(name, role, outcome, id=f"{name} by {role}")
-    for name, (_, _, *outcomes) in RULES.items()
+    for name, (_, _, _, *outcomes) in RULES.items()
     for role, outcome in zip(ROLES, outcomes, strict=True)
 ]
 
@@ -210,10 +335,11 @@ async def _state(cast: Cast) -> tuple[Any, ...]:
 @pytest.mark.parametrize(("name", "role", "outcome"), CASES)
 async def test_who_may_write(partners: PartnerFactory, name: str, role: str, outcome: str) -> None:
     cast = Cast(await make_world(partners), await partners(kind="other", name="Outsider"))
-    setup, act, *_ = RULES[name]
+    route, setup, act, *_ = RULES[name]
     context = await setup(cast)
     before = await _state(cast)
     response = await act(cast, cast.by(role), context)
+    assert next(r for r in WRITE_ROUTES if r.name == route).served(response.request), route
     if outcome == OK:
         assert response.status_code in (200, 201), response.text
         return
@@ -224,3 +350,10 @@ async def test_who_may_write(partners: PartnerFactory, name: str, role: str, out
     else:
         assert kind == "not-found"
     assert await _state(cast) == before  # a refusal changes nothing
+
+
+def test_every_write_route_has_a_role_rule() -> None:
+    ruled = {route for route, *_ in RULES.values()}
+    missing = [route.name for route in WRITE_ROUTES if route.name not in ruled]
+    assert not missing, f"no role rule for {', '.join(missing)}: add one to RULES"
+    assert ruled <= {route.name for route in WRITE_ROUTES}, "a rule names no route of the app"
