@@ -50,15 +50,16 @@ class WriteRoute:
 def _api_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
     """(path prefix, route) for every APIRoute, looking inside included routers.
 
-    FastAPI 0.165 keeps an included router as one lazy entry that points at the original
-    router (older versions copied its routes into the app); both are walked.
+    FastAPI 0.165 keeps an included router as one lazy entry whose include context names
+    the original router and the prefix (older versions copied its routes into the app, as
+    plain APIRoutes); both shapes are walked.
     """
     for route in routes:
         if isinstance(route, APIRoute):
             yield prefix, route
-        included = getattr(route, "original_router", None)
+        included = getattr(route, "include_context", None)  # FastAPI's lazy include
         if included is not None:
-            yield from _api_routes(included.routes, prefix + route.include_context.prefix)
+            yield from _api_routes(included.included_router.routes, prefix + included.prefix)
 
 
 def _operation_facts(operation: dict[str, Any]) -> tuple[tuple[str, ...], bool, bool]:

@@ -33,7 +33,7 @@ from service.idempotency.guard import KEY_HEADER, REPLAY_HEADER
 from service.models_base import METADATA
 from tests.partners import ALL_SCOPES, Partner, PartnerFactory
 from tests.world import World, commitment_body, created, make_world, spend_body
-from tests.write_routes import WRITE_ROUTES, WriteRoute
+from tests.write_routes import WRITE_METHODS, WRITE_ROUTES, WriteRoute, write_routes
 
 Context = dict[str, Any]
 Setup = Callable[[World, PartnerFactory], Awaitable[Context]]
@@ -331,7 +331,7 @@ async def _tables(app: FastAPI) -> dict[str, str]:
         for table in METADATA.sorted_tables
     )
     async with app.state.sessionmaker() as session:
-        return dict((await session.execute(text(digests))).tuples().all())
+        return dict((await session.execute(text(digests))).all())
 
 
 @dataclass(frozen=True)
@@ -419,7 +419,18 @@ def test_every_write_route_has_a_recipe_and_every_recipe_a_route() -> None:
     missing = sorted(routes - set(RECIPES))
     assert not missing, f"no recipe for {', '.join(missing)}: add one to RECIPES"
     assert not set(RECIPES) - routes, "recipes for routes the app no longer has"
-    assert len(routes) >= 18, "the walk lost routes: see tests/write_routes.py"
+
+
+def test_the_walk_finds_every_write_the_document_lists(app: FastAPI) -> None:
+    documented = {
+        f"{method.upper()} {path}"
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+        if path.startswith("/v1/") and method.upper() in WRITE_METHODS
+    }
+    walked = {route.name for route in WRITE_ROUTES}
+    assert documented <= walked, f"the walk missed {sorted(documented - walked)}"
+    assert {route.name for route in write_routes(app)} == walked  # the app under test too
 
 
 @pytest.mark.parametrize("route", KEYED)
@@ -512,7 +523,6 @@ async def test_a_token_without_the_routes_scope_is_refused(
     partners: PartnerFactory, route: WriteRoute
 ) -> None:
     recipe = _recipe(route)
-    assert route.scopes == (recipe.scope,), f"{route.name} demands {route.scopes}"
     world = await make_world(partners)
     context = await recipe.setup(world, partners)
     others = " ".join(scope for scope in SCOPES if scope != recipe.scope)
@@ -523,6 +533,8 @@ async def test_a_token_without_the_routes_scope_is_refused(
     assert problem["required_scope"] == recipe.scope
     assert "insufficient_scope" in refused.headers["www-authenticate"]
     assert await _state(world, partners.app) == before
+    # The route's own dependency (and so its OpenAPI security requirement) names it too.
+    assert route.scopes == (recipe.scope,), f"{route.name} demands {route.scopes}"
 
 
 @pytest.mark.parametrize("route", EVERY)
