@@ -42,10 +42,12 @@ Path = Callable[[World, Context], str]
 
 
 async def _nothing(world: World, partners: PartnerFactory) -> Context:
+    """No set-up: the world is enough."""
     return {}
 
 
 def _no_body(world: World, context: Context) -> None:
+    """The write takes no body."""
     return None
 
 
@@ -71,50 +73,54 @@ def _on(template: str) -> Path:
 
 
 def _fixed(path: str) -> Path:
+    """The same path whatever was set up."""
     return lambda world, context: path
 
 
 # Set-ups: each returns what the path and body name; run twice, it gives two objects.
 
 
+async def _made(world: World, tail: str, body: dict[str, Any]) -> Context:
+    """{"id": ...} of what the lead creates by POSTing `body` to the budget's `tail`."""
+    return {"id": (await created(await world.council.post(world.budget_path(tail), body)))["id"]}
+
+
 async def _stream_name(world: World, partners: PartnerFactory) -> Context:
+    """A name no stream has yet."""
     return {"name": f"Stream {uuid.uuid4().hex[:8]}"}
 
 
 async def _reference(world: World, partners: PartnerFactory) -> Context:
+    """A reference no person has yet."""
     return {"reference": f"P-{uuid.uuid4().hex[:8]}"}
 
 
 async def _person(world: World, partners: PartnerFactory) -> Context:
+    """A person the council registers, with no budget yet."""
     body = {"reference": f"P-{uuid.uuid4().hex[:8]}", "name": "Ali", "date_of_birth": "1990-02-03"}
     return {"person_id": (await created(await world.council.post("/v1/people", body)))["id"]}
 
 
 async def _two_agencies(world: World, partners: PartnerFactory) -> Context:
+    """Two agencies not yet on the budget."""
     agency, other = (await partners.register(kind="health")), (await partners.register())
     return {"agency_id": str(agency[0]), "other_agency_id": str(other[0])}
 
 
 async def _indicative(world: World, partners: PartnerFactory) -> Context:
+    """An indicative allocation of the council's care stream."""
     body = {"stream_id": world.care_stream, "amount": 1_000, "status": "indicative"}
-    return {
-        "id": (await created(await world.council.post(world.budget_path("/allocations"), body)))[
-            "id"
-        ]
-    }
+    return await _made(world, "/allocations", body)
 
 
 async def _spend(world: World, partners: PartnerFactory) -> Context:
-    return {
-        "id": (
-            await created(await world.council.post(world.budget_path("/spends"), spend_body(1_000)))
-        )["id"]
-    }
+    """A posted spend of £10."""
+    return await _made(world, "/spends", spend_body(1_000))
 
 
 async def _commitment(world: World, partners: PartnerFactory) -> Context:
-    path = world.budget_path("/commitments")
-    return {"id": (await created(await world.council.post(path, commitment_body(1_000))))["id"]}
+    """£10 held for booked support."""
+    return await _made(world, "/commitments", commitment_body(1_000))
 
 
 async def _care_needs_approval(world: World) -> None:
@@ -130,6 +136,7 @@ async def _care_needs_approval(world: World) -> None:
 
 
 async def _awaiting_spend(world: World, partners: PartnerFactory) -> Context:
+    """A spend whose care line awaits the council's own approval."""
     await _care_needs_approval(world)
     context = await _spend(world, partners)
     spend = await world.council.get(f"/v1/spends/{context['id']}")
@@ -138,6 +145,7 @@ async def _awaiting_spend(world: World, partners: PartnerFactory) -> Context:
 
 
 async def _awaiting_commitment(world: World, partners: PartnerFactory) -> Context:
+    """Held money whose care line awaits the council's own approval."""
     await _care_needs_approval(world)
     context = await _commitment(world, partners)
     commitment = await world.council.get(f"/v1/commitments/{context['id']}")
@@ -146,10 +154,12 @@ async def _awaiting_commitment(world: World, partners: PartnerFactory) -> Contex
 
 
 def _stream(name: str) -> dict[str, Any]:
+    """A flexible care stream called `name`."""
     return {"name": name, "kind": "social_care", "unspent": "carry_forward"}
 
 
 def _budget(person_id: str, deployment: str) -> dict[str, Any]:
+    """A budget for the person's next year."""
     return {
         "person_id": person_id,
         "starts_on": "2027-04-01",
@@ -160,6 +170,7 @@ def _budget(person_id: str, deployment: str) -> dict[str, Any]:
 
 
 def _allocation(world: World, amount: int) -> dict[str, Any]:
+    """A confirmed allocation from the council's care stream."""
     return {"stream_id": world.care_stream, "amount": amount, "status": "confirmed"}
 
 
@@ -318,6 +329,7 @@ def _assert_problem(response: httpx.Response, status: int, slug: str) -> dict[st
 
 
 def _assert_key_reused(response: httpx.Response) -> None:
+    """The key was refused as used for another request, and nothing was replayed."""
     problem = _assert_problem(response, 422, "unprocessable")
     assert problem["title"] == "Idempotency-Key reused", problem
     assert REPLAY_HEADER not in response.headers
@@ -362,6 +374,7 @@ async def _state(world: World, app: FastAPI) -> State:
 
 
 def _moved(before: State, after: State) -> dict[str, int]:
+    """How much each of the budget's totals moved."""
     return {name: after.totals[name] - before.totals[name] for name in before.totals}
 
 
@@ -406,6 +419,7 @@ def _bad_tokens(app: FastAPI, partner: Partner) -> dict[str, str]:
 
 
 def _routes(keep: Callable[[WriteRoute], bool]) -> list[Any]:
+    """The write routes to generate a case for, each named by its route."""
     return [pytest.param(route, id=route.name) for route in WRITE_ROUTES if keep(route)]
 
 
