@@ -124,8 +124,8 @@ async def test_post_and_void_of_one_commitment_at_once(partners: PartnerFactory)
     world = await make_world(partners)
     paid = 0
     for _ in range(ROUNDS):
-        body = commitment_body(40_000)
-        commitment = await created(await world.council.post(world.budget_path("/commitments"), body))
+        held = await world.council.post(world.budget_path("/commitments"), commitment_body(40_000))
+        commitment = await created(held)
         path = f"/v1/commitments/{commitment['id']}"
         post, void = await asyncio.gather(
             world.council.post(f"{path}/post"), world.council.post(f"{path}/void")
