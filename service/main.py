@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
@@ -15,6 +14,7 @@ from service.auth.dependencies import VerifiedTokens
 from service.auth.endpoints import router as auth_router
 from service.auth.keys import load_or_create_signing_key
 from service.budgets.endpoints import router as budgets_router
+from service.clock import utc_now
 from service.config import Settings, get_settings
 from service.database import make_engine, make_sessionmaker, plain_url
 from service.errors import COMMON_PROBLEMS, install_problem_handlers
@@ -37,13 +37,18 @@ from service.streams.endpoints import router as streams_router
 log = logging.getLogger(__name__)
 
 
+async def sweep_commitments_once(app: FastAPI) -> int:
+    """Release the commitments expired by the app's clock, in one transaction; how many."""
+    async with app.state.sessionmaker() as session, session.begin():
+        return await expire_commitments(session, now=app.state.clock())
+
+
 async def _sweep_commitments(app: FastAPI, every: float) -> None:
     """Release expired commitments in the background, so held money never stays stuck."""
     while True:
         await asyncio.sleep(every)
         try:
-            async with app.state.sessionmaker() as session, session.begin():
-                released = await expire_commitments(session, now=datetime.now(UTC))
+            released = await sweep_commitments_once(app)
             if released:
                 log.info("expired commitments released", extra={"count": released})
         except Exception as error:
@@ -84,6 +89,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = config
+    app.state.clock = utc_now  # tests move it; see service.clock
     app.state.signing_key = load_or_create_signing_key(config.data_dir)
     # Cursors are sealed with a key derived from the signing key: the same in every worker.
     use_cursor_secret(app.state.signing_key.as_dict(private=True)["d"].encode())

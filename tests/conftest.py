@@ -47,6 +47,7 @@ from service.auth.dependencies import VerifiedTokens
 from service.config import Settings
 from service.database import make_engine, make_sessionmaker
 from service.migrate import upgrade
+from tests.clock import MovableClock
 from tests.partners import PartnerFactory
 
 OWN_DATABASE = "own_database"
@@ -247,3 +248,14 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 def partners(app: FastAPI, client: httpx.AsyncClient) -> PartnerFactory:
     """Make agencies with OAuth clients and real tokens from /oauth/token."""
     return PartnerFactory(app=app, client=client)
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Iterator[MovableClock]:
+    """The app's clock, standing still until the test moves it (the real one restored after)."""
+    saved = app.state.clock
+    app.state.clock = moved = MovableClock()
+    try:
+        yield moved
+    finally:
+        app.state.clock = saved

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from service.api.pagination import Cursor, Limit, Page
 from service.auth.dependencies import SpendsApprove, SpendsRead, SpendsWrite
+from service.clock import Clock
 from service.database import SessionDep
 from service.domain.pooling import SplitLine
 from service.domain.vocabulary import SpendKind
@@ -43,6 +44,14 @@ def _approval_window(request: Request) -> timedelta:
 
 
 ApprovalWindow = Annotated[timedelta, Depends(_approval_window)]
+
+
+def _clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+AppClock = Annotated[Clock, Depends(_clock)]
 
 
 def _shape(view: SpendView) -> SpendOut | CommitmentOut:
@@ -171,6 +180,7 @@ async def post_commitment_new(
     caller: SpendsWrite,
     idempotency: IdempotentWrite,
     window: ApprovalWindow,
+    clock: AppClock,
 ) -> Response:
     """Hold money for booked support (lead agency) until you post it, void it, or it expires."""
 
@@ -185,6 +195,7 @@ async def post_commitment_new(
             description=body.description,
             expires_at=body.expires_at,
             approval_window=window,
+            clock=clock,
         )
         return CommitmentOut.model_validate(commitment)
 
@@ -228,13 +239,16 @@ async def post_commitment_post(
     session: SessionDep,
     caller: SpendsWrite,
     idempotency: IdempotentWrite,
+    clock: AppClock,
     body: CommitmentPostIn | None = None,
 ) -> Response:
     """Pay a commitment in full, or part of it (`amount`); the rest goes back to the pots."""
 
     async def work(new_id: uuid.UUID) -> CommitmentOut:
         amount = body.amount if body is not None else None
-        view = await post_commitment(session, caller, commitment_id=commitment_id, amount=amount)
+        view = await post_commitment(
+            session, caller, commitment_id=commitment_id, amount=amount, clock=clock
+        )
         return CommitmentOut.model_validate(view)
 
     return await idempotency.answer(200, work)
@@ -242,12 +256,16 @@ async def post_commitment_post(
 
 @router.post("/v1/commitments/{commitment_id}/void", response_model=CommitmentOut)
 async def post_commitment_void(
-    commitment_id: uuid.UUID, session: SessionDep, caller: SpendsWrite, idempotency: IdempotentWrite
+    commitment_id: uuid.UUID,
+    session: SessionDep,
+    caller: SpendsWrite,
+    idempotency: IdempotentWrite,
+    clock: AppClock,
 ) -> Response:
     """Release a commitment's held money back to the pots (lead agency)."""
 
     async def work(new_id: uuid.UUID) -> CommitmentOut:
-        view = await void_commitment(session, caller, commitment_id=commitment_id)
+        view = await void_commitment(session, caller, commitment_id=commitment_id, clock=clock)
         return CommitmentOut.model_validate(view)
 
     return await idempotency.answer(200, work)

@@ -11,12 +11,13 @@ that reaches the budget reads (service.policy).
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.caller import Caller
 from service.budgets.repository import find_budget
+from service.clock import Clock, utc_now
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import FundingLine, SplitLine, StreamFunds, split_spend
 from service.domain.vocabulary import Approval, Category, SpendKind, SpendStatus
@@ -164,6 +165,7 @@ async def record_commitment(
     description: str,
     expires_at: datetime,
     approval_window: timedelta = DEFAULT_APPROVAL_WINDOW,
+    clock: Clock = utc_now,
 ) -> SpendView:
     """Hold money for booked support, split across streams like a spend."""
     budget = await _lock_as_lead(
@@ -175,7 +177,7 @@ async def record_commitment(
         window=approval_window,
         action="hold money",
     )
-    if expires_at <= datetime.now(UTC):
+    if expires_at <= clock():
         raise ExpiryInPast(f"expires_at ({expires_at.isoformat()}) must be in the future.")
     lines = split_spend(amount=amount, category=category, streams=_funds(budget))
     # Held money over a stream's threshold waits for that agency, as a spend would: otherwise
@@ -357,7 +359,7 @@ async def reverse_spend(
 
 
 async def _held_commitment(
-    session: AsyncSession, caller: Caller, commitment_id: uuid.UUID, *, action: str
+    session: AsyncSession, caller: Caller, commitment_id: uuid.UUID, *, action: str, clock: Clock
 ) -> tuple[Spend, list[SpendLine], LockedBudget]:
     """A commitment the caller leads the budget of, locked, still holding money."""
     require_scope(caller, "spends:write")
@@ -367,7 +369,7 @@ async def _held_commitment(
     require_lead(caller, lead_agency_id=budget.lead_agency_id, action=action)
     if commitment.status not in HELD:
         raise NotHeld(f"This commitment is {commitment.status}; it holds no money any more.")
-    if commitment.expires_at is not None and commitment.expires_at <= datetime.now(UTC):
+    if commitment.expires_at is not None and commitment.expires_at <= clock():
         # A refusal rolls this transaction back, so releasing here would never land: the
         # expiry sweep releases the money.
         raise CommitmentExpired(
@@ -378,11 +380,16 @@ async def _held_commitment(
 
 
 async def post_commitment(
-    session: AsyncSession, caller: Caller, *, commitment_id: uuid.UUID, amount: int | None
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    commitment_id: uuid.UUID,
+    amount: int | None,
+    clock: Clock = utc_now,
 ) -> SpendView:
     """Pay a commitment in full, or `amount` of it; the rest goes back to the pots."""
     commitment, lines, budget = await _held_commitment(
-        session, caller, commitment_id, action="pay held money"
+        session, caller, commitment_id, action="pay held money", clock=clock
     )
     if commitment.status == SpendStatus.PENDING_APPROVAL:
         raise StillAwaitingApproval(
@@ -410,11 +417,11 @@ async def post_commitment(
 
 
 async def void_commitment(
-    session: AsyncSession, caller: Caller, *, commitment_id: uuid.UUID
+    session: AsyncSession, caller: Caller, *, commitment_id: uuid.UUID, clock: Clock = utc_now
 ) -> SpendView:
     """Release a commitment's held money back to the pots it came from."""
     commitment, lines, budget = await _held_commitment(
-        session, caller, commitment_id, action="release held money"
+        session, caller, commitment_id, action="release held money", clock=clock
     )
     await release_holds(session, budget=budget, spend=commitment, lines=lines, code="void")
     commitment.status = SpendStatus.VOIDED

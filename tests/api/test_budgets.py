@@ -1,8 +1,7 @@
 """Budgets: reach, balances that always add up, funders, caps and statements."""
 
-from datetime import UTC, datetime
-
 import pytest
+from sqlalchemy import func, select
 
 from tests.partners import PartnerFactory
 from tests.world import allocate, created, make_stream, make_world, spend_body
@@ -130,7 +129,8 @@ class TestStatement:
         self, partners: PartnerFactory
     ) -> None:
         world = await make_world(partners)
-        before = datetime.now(UTC).isoformat()
+        async with partners.app.state.sessionmaker() as session:  # the clock created_at reads
+            before = (await session.scalar(select(func.now()))).isoformat()
         await created(await world.council.post(world.budget_path("/spends"), spend_body(12_345)))
         then = (
             await world.council.get(world.budget_path("/statement"), params={"as_of": before})
