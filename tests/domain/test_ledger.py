@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -295,4 +295,6 @@ class LedgerModel(RuleBasedStateMachine):
             )
 
 
+# Twenty batches reach every move from every state; more only slows the domain tests.
+LedgerModel.TestCase.settings = settings(stateful_step_count=20)
 test_a_ledger_over_time_keeps_every_invariant = LedgerModel.TestCase

@@ -323,7 +323,7 @@ def _started(shared_url: str, config: Settings) -> Iterator[None]:
 def test_ledger_state_machine(shared_url: str, settings: Settings) -> None:
     run = LedgerMachine.TestCase
     run.settings = hypothesis_settings(
-        max_examples=12,
+        max_examples=max(12, hypothesis_settings.default.max_examples // 20),  # thorough: 250
         stateful_step_count=15,
         deadline=None,
         suppress_health_check=list(HealthCheck),
