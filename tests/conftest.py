@@ -40,6 +40,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -51,6 +52,15 @@ from tests.clock import MovableClock
 from tests.partners import PartnerFactory
 
 OWN_DATABASE = "own_database"
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" runs the same examples every time
+# (a failure in CI reproduces anywhere), "thorough" searches far more on demand.
+hypothesis_settings.register_profile("dev")
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, database=None, max_examples=200, deadline=None, print_blob=True
+)
+hypothesis_settings.register_profile("thorough", max_examples=5_000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
