@@ -3,13 +3,14 @@
 import importlib.metadata
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -94,33 +95,43 @@ def test_bad_operator_input_says_what_went_wrong(database_url: str, data_dir: Pa
     assert unknown.returncode == 2 and "onebudget:" in unknown.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+# A port nothing listens on (tcpmux, privileged): connecting to it is refused at once.
+CLOSED_PORT = 1
+LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
+def _bound_port(log: IO[str]) -> int | None:
+    """The port the server says it bound (it is told port 0, so the kernel picks a free one).
+
+    Read with pread: the server shares the file's offset, which a seek would move under it.
+    """
+    found = LISTENING.search(os.pread(log.fileno(), 1 << 20, 0).decode("utf-8", "replace"))
+    return int(found.group(1)) if found else None
 
 
 def _serve_until_ready(env: dict[str, str], *args: str) -> tuple[int, str]:
-    """Start `onebudget serve`, wait until /readyz answers, stop it with SIGTERM.
+    """Start `onebudget serve` on a port of the kernel's choosing (logged at INFO), wait until
+    /readyz answers, stop it with SIGTERM.
 
     Returns its exit code and everything it wrote on stderr.
     """
-    port = _free_port()
     # A file, not a pipe: a server that logs more than a pipe holds would block on write.
     log = tempfile.TemporaryFile(mode="w+")
     server = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", *args],
-        env={**env, "ONEBUDGET_PORT": str(port)},
+        env={**env, "ONEBUDGET_PORT": "0"},
         stdout=subprocess.DEVNULL,
         stderr=log,
         text=True,
     )
     try:
-        ready = False
+        ready, port = False, None
         for _ in range(600):
+            port = port or _bound_port(log)
             try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+                if port is not None:
+                    answer = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                    ready = answer.status_code == 200
             except httpx.TransportError:
                 pass
             if ready or server.poll() is not None:
@@ -145,7 +156,7 @@ def test_serve_with_workers_answers_and_stops_cleanly_on_sigterm(
         **os.environ,
         "DATABASE_URL": database_url,
         "ONEBUDGET_DATA_DIR": str(data_dir),
-        "ONEBUDGET_LOG_LEVEL": "WARNING",
+        "ONEBUDGET_LOG_LEVEL": "INFO",  # the test reads the bound port from the log
     }
     returncode, stderr = _serve_until_ready(env, "--no-migrate", "--workers", "2")
     assert returncode == 0, stderr
@@ -269,7 +280,7 @@ def test_a_bad_scope_gets_a_scope_hint(database_url: str, data_dir: Path) -> Non
 
 def test_an_unreachable_database_says_to_check_database_url(data_dir: Path) -> None:
     failed = _onebudget(
-        f"postgresql://postgres@127.0.0.1:{_free_port()}/x", data_dir, "agencies", "list"
+        f"postgresql://postgres@127.0.0.1:{CLOSED_PORT}/x", data_dir, "agencies", "list"
     )
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
     assert "cannot connect to the database" in failed.stderr

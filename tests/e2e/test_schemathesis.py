@@ -6,7 +6,6 @@ with uvicorn on a loopback port against this test's own database; the run is bou
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -25,13 +24,6 @@ from tests.partners import ALL_SCOPES
 MAX_EXAMPLES = os.environ.get("ONEBUDGET_FUZZ_EXAMPLES", "15")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def _register(database_url: str) -> tuple[str, str]:
     engine = make_engine(database_url, pool_size=1)
     try:
@@ -48,13 +40,19 @@ async def _register(database_url: str) -> tuple[str, str]:
 async def test_fuzzing_finds_no_server_error_and_no_off_schema_answer(
     database_url: str, data_dir: Path, tmp_path: Path
 ) -> None:
-    port = _free_port()
-    settings = Settings(data_dir=data_dir, port=port, commitment_sweep_seconds=3600)
+    settings = Settings(data_dir=data_dir, commitment_sweep_seconds=3600)
     app = create_app(settings, database_url=database_url, migrate=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # Port 0: the kernel picks a free port as the server binds, so no other process can take
+    # it between our choosing and our binding.
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if server.started or not thread.is_alive():
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "the server did not start"
+    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     try:
         async with httpx.AsyncClient(base_url=base) as http:
             for _ in range(100):
