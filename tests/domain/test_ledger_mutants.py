@@ -15,12 +15,14 @@ from service.domain.ledger import (
     StreamBalance,
     TransferKind,
     TransferSpec,
+    batch_effects,
     check_transfer,
     stream_balance,
 )
 
 HOLD = uuid.UUID(int=1)
 POSTED = TransferKind.POSTED
+PENDING = TransferKind.PENDING
 POST_PENDING = TransferKind.POST_PENDING
 VOID_PENDING = TransferKind.VOID_PENDING
 
@@ -76,6 +78,40 @@ def test_a_refused_transfer_names_the_rule_it_breaks(bad: TransferSpec, rule: st
 def test_posting_or_voiding_exactly_what_was_held_is_allowed() -> None:
     check_transfer(transfer(POST_PENDING, 5, pending_id=HOLD, pending_amount=5))
     check_transfer(transfer(VOID_PENDING, 1, pending_id=HOLD, pending_amount=1))
+
+
+@pytest.mark.parametrize(
+    ("move", "debit", "credit"),
+    [
+        (transfer(POSTED, 5), Counters(debits_posted=5), Counters(credits_posted=5)),
+        (transfer(PENDING, 5), Counters(debits_pending=5), Counters(credits_pending=5)),
+        (
+            transfer(POST_PENDING, 3, pending_id=HOLD, pending_amount=5),
+            Counters(debits_pending=-5, debits_posted=3),
+            Counters(credits_pending=-5, credits_posted=3),
+        ),
+        (
+            transfer(VOID_PENDING, 5, pending_id=HOLD, pending_amount=5),
+            Counters(debits_pending=-5),
+            Counters(credits_pending=-5),
+        ),
+    ],
+)
+def test_each_kind_of_transfer_moves_exactly_these_counters(
+    move: TransferSpec, debit: Counters, credit: Counters
+) -> None:
+    assert batch_effects([move]) == {1: debit, 2: credit}
+
+
+def test_a_batch_sums_per_account_in_ascending_account_id() -> None:
+    hold = transfer(PENDING, 700, credit=3)
+    spend = transfer(POSTED, 200, credit=2)
+    post = transfer(POST_PENDING, 500, credit=3, pending_id=HOLD, pending_amount=700)
+    assert list(batch_effects([hold, spend, post]).items()) == [
+        (1, Counters(debits_pending=0, debits_posted=700)),
+        (2, Counters(credits_posted=200)),
+        (3, Counters(credits_pending=0, credits_posted=500)),
+    ]
 
 
 def test_a_stream_with_no_accounts_yet_has_nothing() -> None:

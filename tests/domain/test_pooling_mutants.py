@@ -121,3 +121,14 @@ def test_three_categories_are_listed_in_vocabulary_order_with_commas_and_and() -
         "Kit Fund is ring-fenced to respite, equipment and transport,"
         " so it cannot pay for personal care.",
     )
+
+
+def test_a_split_may_take_a_penny_or_every_penny_a_stream_has() -> None:
+    small = funds("Small", available=300)
+    care = funds("Care")
+    chosen = [SplitLine(small.stream_id, 300), SplitLine(care.stream_id, 1)]
+    lines = split_spend(amount=301, category=CARE, streams=[small, care], preferred=chosen)
+    assert [(line.stream_id, line.amount) for line in lines] == [
+        (small.stream_id, 300),
+        (care.stream_id, 1),
+    ]
