@@ -357,3 +357,19 @@ def test_every_write_route_has_a_role_rule() -> None:
     missing = [route.name for route in WRITE_ROUTES if route.name not in ruled]
     assert not missing, f"no role rule for {', '.join(missing)}: add one to RULES"
     assert ruled <= {route.name for route in WRITE_ROUTES}, "a rule names no route of the app"
+
+
+async def test_funding_one_budget_reaches_no_other(partners: PartnerFactory) -> None:
+    """A funder reaches the budgets it funds, not every budget of the lead or the person."""
+    world = await make_world(partners)
+    body = {
+        "person_id": world.person_id,
+        "starts_on": "2027-04-01",
+        "ends_on": "2028-03-31",
+        "currency": "GBP",
+        "deployment": "managed",
+    }
+    other = await created(await world.council.post("/v1/budgets", body))
+    assert (await world.housing.get(f"/v1/budgets/{other['id']}")).status_code == 404
+    listed = (await world.housing.get("/v1/budgets")).json()["items"]
+    assert [budget["id"] for budget in listed] == [world.budget_id]
