@@ -58,12 +58,26 @@ def _raw_408(seconds: float) -> bytes:
 
 
 class _HeaderDeadline:
-    """The deadline bookkeeping shared by both protocol classes."""
+    """The deadline bookkeeping shared by both protocol classes (first in their bases)."""
 
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
     header_seconds: float
     _header_timer: asyncio.TimerHandle | None = None
+
+    def __init__(self, *args: Any, header_seconds: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_seconds = header_seconds
+
+    def connection_made(self, transport: Any) -> None:  # uvicorn and asyncio type it apart
+        """Start the clock for the first request's headers."""
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """No deadline outlives its connection."""
+        self._disarm_header_deadline()
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def _arm_header_deadline(self) -> None:
         self._disarm_header_deadline()
@@ -85,15 +99,6 @@ class _HeaderDeadline:
 class HeaderDeadlineHttpTools(_HeaderDeadline, HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline on each request's headers."""
 
-    def __init__(self, *args: Any, header_seconds: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.header_seconds = header_seconds
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Start the clock for the first request's headers."""
-        super().connection_made(transport)
-        self._arm_header_deadline()
-
     def on_message_begin(self) -> None:
         """A request's first byte: its headers are due within the deadline."""
         super().on_message_begin()
@@ -104,23 +109,9 @@ class HeaderDeadlineHttpTools(_HeaderDeadline, HttpToolsProtocol):
         self._disarm_header_deadline()
         super().on_headers_complete()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        """No deadline outlives its connection."""
-        self._disarm_header_deadline()
-        super().connection_lost(exc)
-
 
 class HeaderDeadlineH11(_HeaderDeadline, H11Protocol):
     """uvicorn's h11 protocol with a deadline on each request's headers."""
-
-    def __init__(self, *args: Any, header_seconds: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.header_seconds = header_seconds
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Start the clock for the first request's headers."""
-        super().connection_made(transport)
-        self._arm_header_deadline()
 
     def handle_events(self) -> None:
         """Stop the clock once h11 has read a request's headers."""
@@ -133,11 +124,6 @@ class HeaderDeadlineH11(_HeaderDeadline, H11Protocol):
         super().on_response_complete()
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             self._arm_header_deadline()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """No deadline outlives its connection."""
-        self._disarm_header_deadline()
-        super().connection_lost(exc)
 
 
 def header_deadline_protocol(seconds: float, *, h11: bool = False) -> Any:
