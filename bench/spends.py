@@ -99,6 +99,7 @@ from service.spends.repository import (
     spend_entries,
 )
 from service.spends.service import DEFAULT_APPROVAL_WINDOW
+from service.sql import Statement
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STARTS_ON, ENDS_ON = date(2026, 4, 1), date(2027, 3, 31)
@@ -588,8 +589,10 @@ class AsyncpgStatement:
     constants: dict[str, Any]
 
     @classmethod
-    def of(cls, clause: ClauseElement) -> "AsyncpgStatement":
+    def of(cls, clause: "ClauseElement | Statement") -> "AsyncpgStatement":
         """Compile a statement; parameters with literal values keep them."""
+        if isinstance(clause, Statement):
+            return cls(clause.sql, clause.names, dict(clause.constants))
         compiled = cast(SQLCompiler, clause.compile(dialect=_DIALECT))
         names = tuple(compiled.positiontup or [])
         constants = {

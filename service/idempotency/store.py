@@ -18,22 +18,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.errors import DomainError
 from service.idempotency.models import IdempotencyRecord
+from service.sql import Statement
 
 # Object ids derive from (client, key): a retry can never make a second object.
 NAMESPACE = uuid.UUID("6f1c4c52-5b7e-4b8e-9a53-0b1e7c2d9f10")
 
-# Built once, parameters bound at execute: these run on every write that moves money.
+# Prepared statements (service.sql): these run on every write that moves money.
 _RECORDS = IdempotencyRecord.metadata.tables[IdempotencyRecord.__tablename__]
-TRY_LOCK = select(func.pg_try_advisory_xact_lock(func.hashtextextended(bindparam("lock_key"), 0)))
-FIND_RECORD = select(
-    _RECORDS.c.request_hash, _RECORDS.c.status_code, _RECORDS.c.body, _RECORDS.c.headers
-).where(_RECORDS.c.client_id == bindparam("client_id"), _RECORDS.c.key == bindparam("key"))
-INSERT_RECORD = insert(_RECORDS)
+TRY_LOCK = Statement.of(
+    select(func.pg_try_advisory_xact_lock(func.hashtextextended(bindparam("lock_key"), 0)))
+)
+FIND_RECORD = Statement.of(
+    select(
+        _RECORDS.c.request_hash, _RECORDS.c.status_code, _RECORDS.c.body, _RECORDS.c.headers
+    ).where(_RECORDS.c.client_id == bindparam("client_id"), _RECORDS.c.key == bindparam("key"))
+)
+INSERT_RECORD = Statement.of(
+    text(
+        "INSERT INTO idempotency_record (client_id, key, request_hash, status_code, body, headers)"
+        " VALUES (:client_id, :key, :request_hash, :status_code, :body, CAST(:headers AS jsonb))"
+    )
+)
 
 
 class KeyInFlight(DomainError):
@@ -85,32 +95,31 @@ class IdempotentRequest:
         if self.key is None:
             return None
         lock_key = f"{self.client_pk}:{self.key}"
-        if not await self.session.scalar(TRY_LOCK, {"lock_key": lock_key}):
+        if not await TRY_LOCK.fetchval(self.session, {"lock_key": lock_key}):
             raise KeyInFlight(
                 "A request with this Idempotency-Key is still being processed; retry shortly."
             )
-        found = await self.session.execute(
-            FIND_RECORD, {"client_id": self.client_pk, "key": self.key}
+        record = await FIND_RECORD.fetchrow(
+            self.session, {"client_id": self.client_pk, "key": self.key}
         )
-        record = found.one_or_none()
         if record is None:
             return None
-        if record.request_hash != self.request_hash:
+        if record["request_hash"] != self.request_hash:
             raise KeyReused("This Idempotency-Key was used for a different request; use a new key.")
-        return StoredAnswer(record.status_code, record.body, record.headers)
+        return StoredAnswer(record["status_code"], record["body"], record["headers"])
 
     async def store(self, answer: StoredAnswer) -> None:
         """Keep the answer under the key, in this transaction (nothing to keep without one)."""
         if self.key is None:
             return
-        await self.session.execute(
-            INSERT_RECORD,
+        await INSERT_RECORD.fetch(
+            self.session,
             {
                 "client_id": self.client_pk,
                 "key": self.key,
                 "request_hash": self.request_hash,
                 "status_code": answer.status_code,
                 "body": answer.body,
-                "headers": dict(answer.headers),
+                "headers": json.dumps(dict(answer.headers)),
             },
         )

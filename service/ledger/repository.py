@@ -14,8 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from asyncpg.exceptions import CheckViolationError, UniqueViolationError
-from sqlalchemy import ColumnElement, Row, Select, TextClause, and_, bindparam, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Select, and_, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -27,6 +26,7 @@ from service.domain.vocabulary import Category, Unspent
 from service.ledger.clock import recorded_time
 from service.ledger.models import Account, Transfer
 from service.policy import budget_in_reach
+from service.sql import Statement
 from service.streams.models import FundingStream
 
 
@@ -163,8 +163,8 @@ def lock_pots_statement(
 
 # The pot account of each row lock_budget reads; extra columns correlate to it.
 POT = aliased(Account, name="pot")
-LOCK_POTS = lock_pots_statement()
-LOCK_POTS_SYSTEM = lock_pots_statement(reach=False)
+LOCK_POTS = Statement.of(lock_pots_statement())
+LOCK_POTS_SYSTEM = Statement.of(lock_pots_statement(reach=False))
 
 
 async def lock_budget(
@@ -172,7 +172,7 @@ async def lock_budget(
     *,
     budget_id: uuid.UUID,
     within_reach_of: uuid.UUID | None,
-    statement: Select[Any] | None = None,
+    statement: Statement | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> LockedBudget:
     """Lock a budget's pots (in account id order) and read them, in one round trip.
@@ -184,10 +184,8 @@ async def lock_budget(
     """
     if statement is None:
         statement = LOCK_POTS if within_reach_of is not None else LOCK_POTS_SYSTEM
-    # Parameters go to execute, not .params(): the statement object, and so its memoized
-    # cache key, stays the same from call to call.
     params = {"budget_id": budget_id, "agency_id": within_reach_of, **(extra or {})}
-    rows = (await session.execute(statement, params)).all()
+    rows = await statement.fetch(session, params)
     if not rows:
         budget = await find_budget(session, budget_id=budget_id, within_reach_of=within_reach_of)
         return LockedBudget(
@@ -201,27 +199,27 @@ async def lock_budget(
     first = rows[0]
     pots = tuple(
         PotState(
-            stream_id=row.stream_id,
-            agency_id=row.agency_id,
-            name=row.name,
-            categories=frozenset(Category(c) for c in row.categories)
-            if row.categories is not None
+            stream_id=row["stream_id"],
+            agency_id=row["agency_id"],
+            name=row["name"],
+            categories=frozenset(Category(c) for c in row["categories"])
+            if row["categories"] is not None
             else None,
-            unspent=Unspent(row.unspent),
-            approval_threshold=row.approval_threshold_amount,
-            pot_account_id=row.pot_id,
-            spent_account_id=row.spent_id,
-            available=row.available,
-            recent_amount=int(row._mapping.get("recent_amount") or 0),
+            unspent=Unspent(row["unspent"]),
+            approval_threshold=row["approval_threshold_amount"],
+            pot_account_id=row["pot_id"],
+            spent_account_id=row["spent_id"],
+            available=row["available"],
+            recent_amount=int(row.get("recent_amount") or 0),
         )
         for row in rows
     )
     return LockedBudget(
-        id=first.id,
-        lead_agency_id=first.lead_agency_id,
-        starts_on=first.starts_on,
-        ends_on=first.ends_on,
-        currency=first.currency,
+        id=first["id"],
+        lead_agency_id=first["lead_agency_id"],
+        starts_on=first["starts_on"],
+        ends_on=first["ends_on"],
+        currency=first["currency"],
         pots=pots,
     )
 
@@ -257,14 +255,14 @@ _BATCH_COUNTS = (
 )
 
 
-def batch_statement(ctes: str = "", returning: str = "") -> TextClause:
+def batch_statement(ctes: str = "", returning: str = "") -> Statement:
     """POST_BATCH with the caller's own CTEs in the same statement: one round trip, one fate.
 
-    Build it once per use (module level): the text is the statement's cache key.
+    Build it once per use (module level).
     """
     prefix = f"{ctes}," if ctes else ""
     extra = f", {returning}" if returning else ""
-    return text(f"WITH {prefix}{_BATCH_CTES} SELECT {_BATCH_COUNTS}{extra}")
+    return Statement.of(text(f"WITH {prefix}{_BATCH_CTES} SELECT {_BATCH_COUNTS}{extra}"))
 
 
 POST_BATCH = batch_statement()
@@ -276,9 +274,9 @@ async def post_batch(
     budget_id: uuid.UUID,
     transfers: Sequence[TransferSpec],
     reference_id: uuid.UUID | None,
-    statement: TextClause = POST_BATCH,
+    statement: Statement = POST_BATCH,
     extra: Mapping[str, Any] | None = None,
-) -> Row[Any]:
+) -> Any:
     """Post a linked batch: all its transfers and counter updates in one statement, or none.
 
     `statement` may be a batch_statement() carrying more writes; `extra` are its parameters.
@@ -291,17 +289,16 @@ async def post_batch(
     )
     # No savepoint: a refused batch aborts the whole request transaction anyway.
     try:
-        counts = (await session.execute(statement, {**params, **(extra or {})})).one()
-    except IntegrityError as exc:
-        cause = getattr(exc.orig, "__cause__", None)
-        if isinstance(cause, CheckViolationError):
-            raise Overdrawn("The money is no longer there; read the budget and retry.") from None
-        if isinstance(cause, UniqueViolationError) and "pending_id" in str(cause):
+        counts = await statement.fetchrow(session, {**params, **(extra or {})})
+    except CheckViolationError:
+        raise Overdrawn("The money is no longer there; read the budget and retry.") from None
+    except UniqueViolationError as exc:
+        if "pending_id" in str(exc):
             raise PendingAlreadyResolved(
                 "That held money was already posted or released."
             ) from None
         raise
-    if counts.accounts != len(params["account_ids"]):
+    if counts["accounts"] != len(params["account_ids"]):
         raise ForeignAccount(f"a transfer named an account outside budget {budget_id}")
     return counts
 

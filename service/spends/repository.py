@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, Interval, Select, bindparam, case, exists, func, select
+from sqlalchemy import DateTime, Interval, Select, any_, bindparam, case, exists, func, select
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.pagination import paginate
@@ -29,6 +30,7 @@ from service.ledger.repository import (
 )
 from service.policy import budget_in_reach
 from service.spends.models import Spend, SpendLine
+from service.sql import Statement
 from service.streams.models import FundingStream
 
 SPEND_CODE, HOLD_CODE, REVERSAL_CODE, EXPIRY_CODE = "spend", "hold", "reversal", "expiry"
@@ -49,8 +51,8 @@ def _recent_for_pot() -> Any:
         .where(
             SpendLine.stream_id == POT.stream_id,
             Spend.budget_id == POT.budget_id,
-            Spend.kind.in_([SpendKind.SPEND, SpendKind.COMMITMENT]),
-            Spend.status.in_(COUNTED),
+            Spend.kind == any_(array([SpendKind.SPEND, SpendKind.COMMITMENT])),
+            Spend.status == any_(array(COUNTED)),
             Spend.category == bindparam("category"),
             Spend.payee.is_not_distinct_from(bindparam("payee")),
             Spend.created_at
@@ -64,7 +66,7 @@ def _recent_for_pot() -> Any:
     )
 
 
-LOCK_FOR_SPEND = lock_pots_statement(extra=[_recent_for_pot()])
+LOCK_FOR_SPEND = Statement.of(lock_pots_statement(extra=[_recent_for_pot()]))
 
 
 async def lock_for_spend(
@@ -197,7 +199,7 @@ async def record(
         extra=record_params(spend, lines),
     )
     spend.version = 1
-    spend.created_at = written.created_at
+    spend.created_at = written["created_at"]
 
 
 async def find_spend(
