@@ -87,7 +87,7 @@ from service.database import make_engine, make_sessionmaker, start_embedded
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import StreamFunds, split_spend
 from service.domain.vocabulary import Category, Unspent
-from service.idempotency.store import FIND_RECORD, NAMESPACE, TRY_LOCK
+from service.idempotency.store import CLAIM, NAMESPACE
 from service.ledger.repository import POST_BATCH, batch_params
 from service.migrate import upgrade
 from service.spends.models import Spend
@@ -615,8 +615,7 @@ class AsyncpgStatement:
 LOCK = AsyncpgStatement.of(LOCK_FOR_SPEND)
 POST_BATCH_STATEMENT = AsyncpgStatement.of(POST_BATCH)
 RECORD_STATEMENT = AsyncpgStatement.of(RECORD)
-TRY_LOCK_STATEMENT = AsyncpgStatement.of(TRY_LOCK)
-FIND_RECORD_STATEMENT = AsyncpgStatement.of(FIND_RECORD)
+CLAIM_STATEMENT = AsyncpgStatement.of(CLAIM)
 INSERT_RECORD_SQL = (
     "INSERT INTO idempotency_record (client_id, key, request_hash, status_code, body, headers)"
     " VALUES ($1, $2, $3, 201, $4, '{}'::jsonb)"
@@ -643,15 +642,12 @@ class Ceiling:
         canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
         request_hash = hashlib.sha256(f"POST {path}\n{canonical}".encode()).hexdigest()
         async with conn.transaction():
-            # What the service's Idempotency guard does first: try the key's lock, look it up.
-            lock_key = {"lock_key": f"{self.partner.client_pk}:{key}"}
-            if not await conn.fetchval(TRY_LOCK_STATEMENT.sql, *TRY_LOCK_STATEMENT.args(lock_key)):
-                return "key-in-flight"
+            # What the service's Idempotency guard does first: claim the key.
             record = {"client_id": self.partner.client_pk, "key": key}
-            found = await conn.fetchrow(
-                FIND_RECORD_STATEMENT.sql, *FIND_RECORD_STATEMENT.args(record)
-            )
-            if found is not None:
+            claim = await conn.fetchrow(CLAIM_STATEMENT.sql, *CLAIM_STATEMENT.args(record))
+            if not claim["locked"]:
+                return "key-in-flight"
+            if claim["request_hash"] is not None:
                 return "key-replayed"
             rows = await conn.fetch(
                 LOCK.sql,

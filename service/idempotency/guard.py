@@ -6,7 +6,7 @@ the header, fingerprints the HTTP request, and turns stored answers into respons
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -16,7 +16,13 @@ from pydantic import BaseModel
 from service.auth.dependencies import Authenticated
 from service.database import SessionDep
 from service.errors import Problem
-from service.idempotency.store import IdempotentRequest, StoredAnswer, fingerprint
+from service.idempotency.store import (
+    AlreadyAnswered,
+    IdempotentRequest,
+    Keeper,
+    StoredAnswer,
+    fingerprint,
+)
 
 JSON = "application/json"
 KEY_HEADER = "Idempotency-Key"
@@ -38,6 +44,7 @@ class Reply:
 
 
 Work = Callable[[uuid.UUID], Awaitable[BaseModel | Reply]]
+KeptWork = Callable[[uuid.UUID, Keeper], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +57,44 @@ class Idempotency:
         """Replay, or run `work(new_object_id)` and keep its answer under the key."""
         stored = await self.request.stored()
         if stored is not None:
-            headers = {**stored.headers, REPLAY_HEADER: "true"}
-            return Response(
-                stored.body, status_code=stored.status_code, headers=headers, media_type=JSON
-            )
+            return _replay(stored)
         result = await work(self.request.new_id())
         reply = result if isinstance(result, Reply) else Reply(result)
         answer = StoredAnswer(status_code, reply.body.model_dump_json(), dict(reply.headers))
         await self.request.store(answer)
-        return Response(
-            answer.body, status_code=status_code, headers=dict(answer.headers), media_type=JSON
-        )
+        return _send(answer)
+
+    async def answer_kept(
+        self, status_code: int, shape: type[BaseModel], work: KeptWork
+    ) -> Response:
+        """Like answer(), for work that claims the key and keeps the answer in its own
+        statements (two round trips fewer): `work(new_object_id, keeper)`, whose result the
+        keeper renders as `shape`."""
+
+        def render(result: object) -> StoredAnswer:
+            return StoredAnswer(status_code, shape.model_validate(result).model_dump_json())
+
+        keeper = Keeper(self.request, render)
+        try:
+            await work(self.request.new_id(), keeper)
+        except AlreadyAnswered as replay:
+            return _replay(replay.answer)
+        if keeper.answer is None:
+            raise RuntimeError("the work did not keep its answer")
+        return _send(keeper.answer)
+
+
+def _send(answer: StoredAnswer) -> Response:
+    return Response(
+        answer.body,
+        status_code=answer.status_code,
+        headers=dict(answer.headers),
+        media_type=JSON,
+    )
+
+
+def _replay(stored: StoredAnswer) -> Response:
+    return _send(replace(stored, headers={**stored.headers, REPLAY_HEADER: "true"}))
 
 
 KeyHeader = Annotated[

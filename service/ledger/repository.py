@@ -186,6 +186,23 @@ async def lock_budget(
         statement = LOCK_POTS if within_reach_of is not None else LOCK_POTS_SYSTEM
     params = {"budget_id": budget_id, "agency_id": within_reach_of, **(extra or {})}
     rows = await statement.fetch(session, params)
+    return await budget_from_rows(
+        session, rows, budget_id=budget_id, within_reach_of=within_reach_of
+    )
+
+
+async def budget_from_rows(
+    session: AsyncSession,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    budget_id: uuid.UUID,
+    within_reach_of: uuid.UUID | None,
+) -> LockedBudget:
+    """The locked budget from a pot-lock statement's rows (a row without a pot is no pot).
+
+    No pots: the budget is read on its own, which answers NotFound outside reach.
+    """
+    rows = [row for row in rows if row["pot_id"] is not None]
     if not rows:
         budget = await find_budget(session, budget_id=budget_id, within_reach_of=within_reach_of)
         return LockedBudget(

@@ -13,6 +13,7 @@ from service.database import SessionDep
 from service.domain.pooling import SplitLine
 from service.domain.vocabulary import SpendKind
 from service.idempotency.guard import Idempotency, IdempotentWrite
+from service.idempotency.store import Keeper
 from service.spends.schemas import (
     AwaitingOut,
     CommitmentIn,
@@ -73,9 +74,9 @@ async def post_spend(
 ) -> Response:
     """Pay for something from the budget (lead agency); the answer explains the split."""
 
-    async def work(new_id: uuid.UUID) -> SpendOut:
+    async def work(new_id: uuid.UUID, keeper: Keeper) -> None:
         split = [SplitLine(line.stream_id, line.amount) for line in body.split or ()] or None
-        spend = await record_spend(
+        await record_spend(
             session,
             caller,
             spend_id=new_id,
@@ -87,10 +88,10 @@ async def post_spend(
             payee=body.payee,
             split=split,
             approval_window=window,
+            keeper=keeper,
         )
-        return SpendOut.model_validate(spend)
 
-    return await idempotency.answer(201, work)
+    return await idempotency.answer_kept(201, SpendOut, work)
 
 
 @router.get("/v1/budgets/{budget_id}/spends", response_model=Page[SpendOut])
@@ -186,8 +187,8 @@ async def post_commitment_new(
 ) -> Response:
     """Hold money for booked support (lead agency) until you post it, void it, or it expires."""
 
-    async def work(new_id: uuid.UUID) -> CommitmentOut:
-        commitment = await record_commitment(
+    async def work(new_id: uuid.UUID, keeper: Keeper) -> None:
+        await record_commitment(
             session,
             caller,
             commitment_id=new_id,
@@ -198,10 +199,10 @@ async def post_commitment_new(
             expires_at=body.expires_at,
             approval_window=window,
             clock=clock,
+            keeper=keeper,
         )
-        return CommitmentOut.model_validate(commitment)
 
-    return await idempotency.answer(201, work)
+    return await idempotency.answer_kept(201, CommitmentOut, work)
 
 
 @router.get("/v1/budgets/{budget_id}/commitments", response_model=Page[CommitmentOut])

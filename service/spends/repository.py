@@ -6,6 +6,7 @@ statement (RECORD), so a spend costs one round trip after its budget is locked.
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,12 +20,13 @@ from service.domain.errors import NotFound
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import FundingLine
 from service.domain.vocabulary import Approval, Category, SpendKind, SpendStatus
+from service.idempotency.store import KEEP_CTE, Keeper, claiming
 from service.ledger.clock import recorded_time
 from service.ledger.repository import (
     POT,
     LockedBudget,
     batch_statement,
-    lock_budget,
+    budget_from_rows,
     lock_pots_statement,
     post_batch,
 )
@@ -66,7 +68,18 @@ def _recent_for_pot() -> Any:
     )
 
 
-LOCK_FOR_SPEND = Statement.of(lock_pots_statement(extra=[_recent_for_pot()]))
+_LOCK_FOR_SPEND = lock_pots_statement(extra=[_recent_for_pot()])
+LOCK_FOR_SPEND = Statement.of(_LOCK_FOR_SPEND)
+# The same, claiming the request's idempotency key in the same round trip.
+CLAIM_AND_LOCK_FOR_SPEND = Statement.of(claiming(_LOCK_FOR_SPEND))
+
+
+@dataclass(frozen=True, slots=True)
+class SpendLock:
+    """A budget locked for a new spend, and the transaction's time (the spend's created_at)."""
+
+    budget: LockedBudget
+    now: datetime | None
 
 
 async def lock_for_spend(
@@ -77,20 +90,30 @@ async def lock_for_spend(
     category: Category,
     payee: str | None,
     window: timedelta,
-) -> LockedBudget:
-    """Lock the budget's pots, reading with each what it paid lately for the same purchase."""
-    return await lock_budget(
-        session,
-        budget_id=budget_id,
-        within_reach_of=agency_id,
-        statement=LOCK_FOR_SPEND,
-        extra={
-            "category": category.value,
-            "payee": payee,
-            "window": window,
-            "recorded_at": recorded_time(session),
-        },
-    )
+    keeper: Keeper | None = None,
+) -> SpendLock:
+    """Lock the budget's pots, reading with each what it paid lately for the same purchase.
+
+    With a keeper, the request's key is claimed in the same statement, and a key already
+    answered raises AlreadyAnswered before anything is judged.
+    """
+    params = {
+        "budget_id": budget_id,
+        "agency_id": agency_id,
+        "category": category.value,
+        "payee": payee,
+        "window": window,
+        "recorded_at": recorded_time(session),
+    }
+    if keeper is None:
+        rows = await LOCK_FOR_SPEND.fetch(session, params)
+        now = None
+    else:
+        rows = await CLAIM_AND_LOCK_FOR_SPEND.fetch(session, {**params, **keeper.claim_params()})
+        keeper.settle(rows[0])
+        now = rows[0]["claimed_at"]
+    budget = await budget_from_rows(session, rows, budget_id=budget_id, within_reach_of=agency_id)
+    return SpendLock(budget, now)
 
 
 def spend_entries(
@@ -133,8 +156,7 @@ def spend_entries(
 
 # A spend (or commitment, or reversal) row, its lines and its ledger batch: one statement.
 # Foreign keys are checked at the end of the statement, so the CTEs' order does not matter.
-RECORD = batch_statement(
-    """
+RECORD_CTES = """
     new_spend AS (
         INSERT INTO spend (id, budget_id, kind, status, amount, category, description, payee,
                            occurred_on, expires_at, reverses_id, client_id, version, created_at)
@@ -153,8 +175,11 @@ RECORD = batch_statement(
                     CAST(:line_transfers AS uuid[]))
              AS l(position, stream_id, agency_id, amount, reason, approval, transfer_id)
         RETURNING 1
-    )""",
-    "(SELECT created_at FROM new_spend) AS created_at",
+    )"""
+RECORD = batch_statement(RECORD_CTES, "(SELECT created_at FROM new_spend) AS created_at")
+# The same, keeping the request's idempotent answer in the same statement.
+RECORD_AND_KEEP = batch_statement(
+    RECORD_CTES + "," + KEEP_CTE, "(SELECT created_at FROM new_spend) AS created_at"
 )
 
 
@@ -188,15 +213,17 @@ async def record(
     spend: Spend,
     lines: Sequence[SpendLine],
     transfers: Sequence[TransferSpec],
+    keep: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write a new spend, its lines and its transfers in one round trip."""
+    """Write a new spend, its lines and its transfers in one round trip (and its kept answer,
+    with `keep`: KEEP_CTE's parameters)."""
     written = await post_batch(
         session,
         budget_id=spend.budget_id,
         transfers=transfers,
         reference_id=spend.id,
-        statement=RECORD,
-        extra=record_params(spend, lines),
+        statement=RECORD if keep is None else RECORD_AND_KEEP,
+        extra={**record_params(spend, lines), **(keep or {})},
     )
     spend.version = 1
     spend.created_at = written["created_at"]

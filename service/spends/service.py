@@ -21,6 +21,8 @@ from service.clock import Clock, utc_now
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import FundingLine, SplitLine, StreamFunds, split_spend
 from service.domain.vocabulary import Approval, Category, SpendKind, SpendStatus
+from service.idempotency.store import Keeper
+from service.ledger.clock import recorded_time
 from service.ledger.repository import LockedBudget, lock_budget
 from service.policy import require_lead, require_scope
 from service.spends.errors import (
@@ -39,6 +41,7 @@ from service.spends.models import Spend, SpendLine
 from service.spends.repository import (
     HELD,
     REVERSAL_CODE,
+    SpendLock,
     find_spend,
     lines_of,
     lock_for_spend,
@@ -78,34 +81,49 @@ async def _lock_as_lead(
     payee: str | None,
     window: timedelta,
     action: str,
-) -> LockedBudget:
+    keeper: Keeper | None,
+) -> SpendLock:
     """Lock the budget for new money out, which only its lead agency may record."""
     require_scope(caller, "spends:write")
-    budget = await lock_for_spend(
+    locked = await lock_for_spend(
         session,
         budget_id=budget_id,
         agency_id=caller.agency_id,
         category=category,
         payee=payee,
         window=window,
+        keeper=keeper,
     )
-    require_lead(caller, lead_agency_id=budget.lead_agency_id, action=action)
-    return budget
+    require_lead(caller, lead_agency_id=locked.budget.lead_agency_id, action=action)
+    return locked
 
 
 async def _record_new(
     session: AsyncSession,
     *,
-    budget: LockedBudget,
+    locked: SpendLock,
     spend: Spend,
     lines: Sequence[FundingLine],
     hold: bool,
+    keeper: Keeper | None,
 ) -> SpendView:
-    """Write a new spend or commitment with its lines and its batch; return its view."""
-    accounts = {pot.stream_id: (pot.pot_account_id, pot.spent_account_id) for pot in budget.pots}
+    """Write a new spend or commitment with its lines and its batch; return its view.
+
+    With a keeper, the view is rendered and kept as the request's answer in the same
+    statement; that needs the spend's created_at first, which is the transaction's time.
+    """
+    pots = locked.budget.pots
+    accounts = {pot.stream_id: (pot.pot_account_id, pot.spent_account_id) for pot in pots}
     transfers, rows = spend_entries(spend, lines, accounts, hold=hold)
-    await record(session, spend=spend, lines=rows, transfers=transfers)
-    return spend_view(spend, rows)
+    if keeper is None or locked.now is None:
+        await record(session, spend=spend, lines=rows, transfers=transfers)
+        return spend_view(spend, rows)
+    spend.version, spend.created_at = 1, recorded_time(session) or locked.now
+    view = spend_view(spend, rows)
+    await record(
+        session, spend=spend, lines=rows, transfers=transfers, keep=keeper.keep_params(view)
+    )
+    return view
 
 
 async def record_spend(
@@ -121,9 +139,14 @@ async def record_spend(
     payee: str | None,
     split: Sequence[SplitLine] | None,
     approval_window: timedelta = DEFAULT_APPROVAL_WINDOW,
+    keeper: Keeper | None = None,
 ) -> SpendView:
-    """Split a spend across the budget's streams and pay it, or hold it for approval."""
-    budget = await _lock_as_lead(
+    """Split a spend across the budget's streams and pay it, or hold it for approval.
+
+    With a keeper (an idempotent request), its key is claimed and its answer kept by the
+    same statements that lock the budget and write the spend.
+    """
+    locked = await _lock_as_lead(
         session,
         caller,
         budget_id=budget_id,
@@ -131,7 +154,9 @@ async def record_spend(
         payee=payee,
         window=approval_window,
         action="record a spend",
+        keeper=keeper,
     )
+    budget = locked.budget
     if not budget.starts_on <= occurred_on <= budget.ends_on:
         raise OutsidePeriod(
             f"occurred_on {occurred_on} is outside the budget's period"
@@ -151,7 +176,9 @@ async def record_spend(
         occurred_on=occurred_on,
         client_id=caller.client_pk,
     )
-    return await _record_new(session, budget=budget, spend=spend, lines=lines, hold=awaiting)
+    return await _record_new(
+        session, locked=locked, spend=spend, lines=lines, hold=awaiting, keeper=keeper
+    )
 
 
 async def record_commitment(
@@ -166,9 +193,10 @@ async def record_commitment(
     expires_at: datetime,
     approval_window: timedelta = DEFAULT_APPROVAL_WINDOW,
     clock: Clock = utc_now,
+    keeper: Keeper | None = None,
 ) -> SpendView:
-    """Hold money for booked support, split across streams like a spend."""
-    budget = await _lock_as_lead(
+    """Hold money for booked support, split across streams like a spend (keeper: as there)."""
+    locked = await _lock_as_lead(
         session,
         caller,
         budget_id=budget_id,
@@ -176,7 +204,9 @@ async def record_commitment(
         payee=None,
         window=approval_window,
         action="hold money",
+        keeper=keeper,
     )
+    budget = locked.budget
     if expires_at <= clock():
         raise ExpiryInPast(f"expires_at ({expires_at.isoformat()}) must be in the future.")
     lines = split_spend(amount=amount, category=category, streams=_funds(budget))
@@ -194,7 +224,9 @@ async def record_commitment(
         expires_at=expires_at,
         client_id=caller.client_pk,
     )
-    return await _record_new(session, budget=budget, spend=commitment, lines=lines, hold=True)
+    return await _record_new(
+        session, locked=locked, spend=commitment, lines=lines, hold=True, keeper=keeper
+    )
 
 
 async def get_spend(

@@ -1,0 +1,64 @@
+"""Prepared hot-path statements (service.sql) run inside the session's own transaction.
+
+They go straight to the asyncpg connection under a SQLAlchemy session, so these tests pin
+what that relies on: the session's transaction is begun first, and a raw write commits and
+rolls back with everything else the session did.
+"""
+
+import uuid
+
+import pytest
+from sqlalchemy import column, select, text
+
+from service.database import make_engine, make_sessionmaker
+from service.sql import Statement
+
+pytestmark = pytest.mark.own_database
+
+_INSERT = Statement.of(
+    text("INSERT INTO agency (id, name, kind) VALUES (:id, :name, 'council') RETURNING id")
+)
+_COUNT = "SELECT count(*) FROM agency WHERE id = :id"
+
+
+async def _count(database_url: str, agency_id: uuid.UUID) -> int:
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            found = await connection.scalar(text(_COUNT), {"id": agency_id})
+            return int(found or 0)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("first", ["raw statement", "orm statement"])
+async def test_a_raw_write_rolls_back_with_its_session(database_url: str, first: str) -> None:
+    engine = make_engine(database_url, pool_size=1)
+    agency_id = uuid.uuid4()
+    try:
+        async with make_sessionmaker(engine)() as session:
+            if first == "orm statement":
+                await session.execute(text("SELECT 1"))
+            await _INSERT.fetchval(session, {"id": agency_id, "name": f"Raw {agency_id}"})
+            assert await session.scalar(text(_COUNT), {"id": agency_id}) == 1
+            await session.rollback()
+    finally:
+        await engine.dispose()
+    assert await _count(database_url, agency_id) == 0
+
+
+async def test_a_raw_write_commits_with_its_session(database_url: str) -> None:
+    engine = make_engine(database_url, pool_size=1)
+    agency_id = uuid.uuid4()
+    try:
+        async with make_sessionmaker(engine)() as session:
+            await _INSERT.fetchval(session, {"id": agency_id, "name": f"Raw {agency_id}"})
+            await session.commit()
+    finally:
+        await engine.dispose()
+    assert await _count(database_url, agency_id) == 1
+
+
+def test_an_expanding_in_is_refused_at_build_time() -> None:
+    with pytest.raises(ValueError, match="expanding IN"):
+        Statement.of(select(column("x")).where(column("x").in_([1, 2])))
