@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.allocations.errors import AlreadyConfirmed, OverCap
+from service.auth.service import AccessRevoked
 from service.domain.errors import (
     BadCursor,
     DomainError,
@@ -183,6 +184,12 @@ PROBLEMS: dict[type[DomainError], ProblemSpec] = {
     ),
     VersionRequired: ProblemSpec(428, "precondition-required", "Precondition required"),
     BadCursor: ProblemSpec(400, "bad-cursor", "Bad cursor"),
+    AccessRevoked: ProblemSpec(
+        401,
+        "unauthenticated",
+        "Unauthenticated",
+        headers=lambda e: bearer_challenge("invalid_token", "its client has been revoked"),
+    ),
     KeyInFlight: ProblemSpec(409, "conflict", "Conflict", headers=lambda e: {"Retry-After": "1"}),
     KeyReused: ProblemSpec(422, "unprocessable", "Idempotency-Key reused"),
     InsufficientFunds: ProblemSpec(

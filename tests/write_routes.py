@@ -47,7 +47,7 @@ class WriteRoute:
         return request.method == self.method and re.fullmatch(pattern, request.url.path) is not None
 
 
-def _api_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+def api_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
     """(path prefix, route) for every APIRoute, looking inside included routers.
 
     FastAPI 0.165 keeps an included router as one lazy entry whose include context names
@@ -59,7 +59,7 @@ def _api_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple
             yield prefix, route
         included = getattr(route, "include_context", None)  # FastAPI's lazy include
         if included is not None:
-            yield from _api_routes(included.included_router.routes, prefix + included.prefix)
+            yield from api_routes(included.included_router.routes, prefix + included.prefix)
 
 
 def _operation_facts(operation: dict[str, Any]) -> tuple[tuple[str, ...], bool, bool]:
@@ -76,7 +76,7 @@ def write_routes(app: FastAPI) -> list[WriteRoute]:
     """Every /v1 write route of `app`, in the app's order."""
     paths = app.openapi()["paths"]
     found = []
-    for prefix, route in _api_routes(app.router.routes):
+    for prefix, route in api_routes(app.router.routes):
         path = prefix + route.path_format
         if not path.startswith("/v1/"):
             continue

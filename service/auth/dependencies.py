@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.auth.caller import Caller
-from service.auth.service import client_may_act
+from service.auth.service import AccessRevoked, client_may_act
 from service.auth.tokens import InvalidToken, verify_access_token
 from service.database import SessionDep
 from service.errors import Unauthenticated
@@ -42,12 +42,12 @@ class VerifiedTokens:
         self._callers[token] = caller
 
 
-async def current_caller(request: Request, session: SessionDep) -> Caller:
-    """The verified caller of this request, or 401 with a WWW-Authenticate challenge.
+async def verified_caller(request: Request) -> Caller:
+    """The caller behind a valid access token, or 401 with a WWW-Authenticate challenge.
 
-    The signature is checked once per process (VerifiedTokens); the client row is checked
-    on every request, in the request's own transaction (the same session the endpoint
-    uses), so a client revoked by any process is refused from its very next request.
+    The signature is checked once per process (VerifiedTokens). Whether the client is still
+    allowed is not checked here: current_caller does that, or a route that checks it in its
+    own first statement (see VerifiedOnly).
     """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -70,11 +70,21 @@ async def current_caller(request: Request, session: SessionDep) -> Caller:
         except InvalidToken as exc:
             raise _refused(str(exc), "Get a new one at /oauth/token.") from None
         verified.put(token, caller)
+    return caller
+
+
+Verified = Annotated[Caller, Depends(verified_caller)]
+
+
+async def current_caller(caller: Verified, session: SessionDep) -> Caller:
+    """The verified caller of this request, whose client is still allowed.
+
+    The client row is checked on every request, in the request's own transaction (the same
+    session the endpoint uses), so a client revoked by any process is refused from its very
+    next request.
+    """
     if not await client_may_act(session, caller.client_pk):
-        raise _refused(
-            "its client has been revoked",
-            "Ask the service operator for new client credentials.",
-        )
+        raise AccessRevoked()
     return caller
 
 
@@ -89,14 +99,31 @@ def _refused(reason: str, what_to_do: str) -> Unauthenticated:
 Authenticated = Annotated[Caller, Depends(current_caller)]
 
 
+def _scope_check(
+    scope: str, caller: Callable[..., Awaitable[Caller]]
+) -> Callable[[Caller], Awaitable[Caller]]:
+    async def check(given: Annotated[Caller, Depends(caller)]) -> Caller:
+        require_scope(given, scope)
+        return given
+
+    # Read by the OpenAPI document (service.ops.openapi), which lists each route's scope.
+    setattr(check, REQUIRED_SCOPE, scope)  # noqa: B010
+    return check
+
+
+REQUIRED_SCOPE = "required_scope"
+
+
 def require(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
     """A dependency that lets the caller through only if its token has `scope`."""
+    return _scope_check(scope, current_caller)
 
-    async def check(caller: Authenticated) -> Caller:
-        require_scope(caller, scope)
-        return caller
 
-    return check
+def require_before_client_check(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
+    """require(scope) for the few hot routes that check the client in their own first
+    statement (service.idempotency.guard.KeptWrite): one round trip fewer. Any route using
+    it must do that; tests/api/test_revocation_everywhere.py holds every route to it."""
+    return _scope_check(scope, verified_caller)
 
 
 StreamsRead = Annotated[Caller, Depends(require("streams:read"))]
@@ -108,5 +135,7 @@ BudgetsWrite = Annotated[Caller, Depends(require("budgets:write"))]
 AllocationsWrite = Annotated[Caller, Depends(require("allocations:write"))]
 SpendsRead = Annotated[Caller, Depends(require("spends:read"))]
 SpendsWrite = Annotated[Caller, Depends(require("spends:write"))]
+# Only with KeptWrite, whose first statement checks the client (see above).
+SpendsWriteCheckedByWork = Annotated[Caller, Depends(require_before_client_check("spends:write"))]
 SpendsApprove = Annotated[Caller, Depends(require("spends:approve"))]
 LedgerRead = Annotated[Caller, Depends(require("ledger:read"))]

@@ -10,15 +10,18 @@ before a rotation stay valid until they expire (minutes), unless the client is r
 """
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, Uuid, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.agencies.models import Agency
 from service.auth.caller import SCOPES
 from service.auth.models import OAuthClient
 from service.auth.secrets import hash_secret, new_client_id, new_client_secret
+from service.domain.errors import DomainError
 from service.sql import Statement
 
 # oauth_client.name is String(200); the column would refuse more.
@@ -90,12 +93,28 @@ async def find_client(
     return result.scalar_one_or_none()
 
 
-# Built once and run as a prepared statement (service.sql): it runs on every request.
-_CLIENT_MAY_ACT = Statement.of(
-    select(OAuthClient.id).where(
-        OAuthClient.id == bindparam("client_pk"), OAuthClient.revoked_at.is_(None)
+class AccessRevoked(DomainError):
+    """The token is good, but its client has since been revoked."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The access token was refused: its client has been revoked."
+            " Ask the service operator for new client credentials."
+        )
+
+
+def client_may_act_column(client_pk: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Whether the client `client_pk` names still exists and is not revoked, as a column a
+    request's first statement can carry (one primary-key probe, no round trip of its own)."""
+    return (
+        exists()
+        .where(OAuthClient.id == client_pk, OAuthClient.revoked_at.is_(None))
+        .label("client_may_act")
     )
-)
+
+
+# Built once and run as a prepared statement (service.sql): it runs on every request.
+_CLIENT_MAY_ACT = Statement.of(select(client_may_act_column(bindparam("client_pk", type_=Uuid()))))
 
 
 async def client_may_act(session: AsyncSession, client_pk: uuid.UUID) -> bool:
@@ -104,7 +123,13 @@ async def client_may_act(session: AsyncSession, client_pk: uuid.UUID) -> bool:
     Runs on every authenticated request: one primary-key lookup in the request's own
     transaction, so a revocation committed by any process is seen by the next request.
     """
-    return await _CLIENT_MAY_ACT.fetchval(session, {"client_pk": client_pk}) is not None
+    return bool(await _CLIENT_MAY_ACT.fetchval(session, {"client_pk": client_pk}))
+
+
+def require_client_may_act(first_row: Mapping[str, Any]) -> None:
+    """AccessRevoked unless the row of a statement carrying client_may_act_column says yes."""
+    if not first_row["client_may_act"]:
+        raise AccessRevoked()
 
 
 async def list_clients(

@@ -13,7 +13,7 @@ from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from service.auth.dependencies import Authenticated
+from service.auth.dependencies import Authenticated, Verified
 from service.database import SessionDep
 from service.errors import Problem
 from service.idempotency.store import (
@@ -117,7 +117,7 @@ async def _guard(
     return Idempotency(IdempotentRequest(session, caller.client_pk, key, request_hash))
 
 
-async def required_guard(idempotency: Annotated[Idempotency, Depends(_guard)]) -> Idempotency:
+def _with_key(idempotency: Idempotency) -> Idempotency:
     """The guard for writes that move money: the key is required."""
     if idempotency.request.key is None:
         raise MissingIdempotencyKey(
@@ -127,5 +127,19 @@ async def required_guard(idempotency: Annotated[Idempotency, Depends(_guard)]) -
     return idempotency
 
 
+async def required_guard(idempotency: Annotated[Idempotency, Depends(_guard)]) -> Idempotency:
+    return _with_key(idempotency)
+
+
+async def kept_guard(
+    request: Request, session: SessionDep, caller: Verified, key: KeyHeader = None
+) -> Idempotency:
+    """required_guard for routes whose work checks the client itself (answer_kept, with
+    SpendsWriteCheckedByWork): the caller's client is not checked on the way in."""
+    return _with_key(await _guard(request, session, caller, key))
+
+
 IdempotentWrite = Annotated[Idempotency, Depends(required_guard)]
 OptionallyIdempotent = Annotated[Idempotency, Depends(_guard)]
+# Only for work that runs under answer_kept: its first statement checks the client.
+KeptWrite = Annotated[Idempotency, Depends(kept_guard)]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, String, Uuid, bindparam, func, select, text, true
+from sqlalchemy import ColumnElement, Select, String, Uuid, bindparam, func, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.errors import DomainError
@@ -38,16 +38,16 @@ CLAIM = Statement.of(select(CLAIM_FROM))
 _CLAIM_COLUMNS = [CLAIM_FROM.c[name].label(f"claim_{name}") for name in CLAIM_FROM.c.keys()]
 
 
-def claiming(statement: Select[Any]) -> Select[Any]:
+def claiming(statement: Select[Any], *also: ColumnElement[Any]) -> Select[Any]:
     """`statement` with the key's claim in the same round trip, for a write's first statement.
 
     The claim comes first (the FROM item), then the statement's rows, each with the claim's
-    columns (claim_locked, claim_request_hash, ...) and the transaction's time (claimed_at,
-    the now() every later statement of the transaction sees too). With no rows of its own,
-    the statement still gives one row: the claim's, its own columns all NULL.
+    columns (claim_locked, claim_request_hash, ...), the transaction's time (claimed_at, the
+    now() every later statement of the transaction sees too) and the `also` columns. With no
+    rows of its own, the statement still gives one row: the claim's, its own columns NULL.
     """
     own = statement.lateral("own")
-    return select(*_CLAIM_COLUMNS, func.now().label("claimed_at"), own).select_from(
+    return select(*_CLAIM_COLUMNS, func.now().label("claimed_at"), *also, own).select_from(
         CLAIM_FROM.outerjoin(own, true())
     )
 

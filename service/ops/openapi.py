@@ -21,8 +21,8 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from service.auth.caller import SCOPES
-from service.auth.dependencies import require
-from service.idempotency.guard import KEY_HEADER, required_guard
+from service.auth.dependencies import REQUIRED_SCOPE
+from service.idempotency.guard import KEY_HEADER, kept_guard, required_guard
 
 OAUTH2, BEARER = "oauth2", "bearerJWT"
 
@@ -68,18 +68,10 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(sub)
 
 
-_SCOPE_CHECK = require("").__qualname__
-
-
 def _required_scopes(route: APIRoute) -> list[str]:
     """Scopes named by the route's `require(scope)` dependencies."""
-    scopes = []
-    for call in _calls(route.dependant):
-        if getattr(call, "__qualname__", None) == _SCOPE_CHECK:
-            scope = inspect.getclosurevars(call).nonlocals.get("scope")
-            if isinstance(scope, str):
-                scopes.append(scope)
-    return sorted(set(scopes))
+    scopes = (getattr(call, REQUIRED_SCOPE, None) for call in _calls(route.dependant))
+    return sorted({scope for scope in scopes if isinstance(scope, str)})
 
 
 def _finish(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> None:
@@ -115,7 +107,7 @@ def _finish(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> None:
             if route.path_format.startswith("/v1/"):
                 scopes = _required_scopes(route)
                 operation["security"] = [{OAUTH2: scopes}, {BEARER: []}]
-            if any(call is required_guard for call in _calls(route.dependant)):
+            if any(call in (required_guard, kept_guard) for call in _calls(route.dependant)):
                 for parameter in operation.get("parameters", []):
                     if parameter["in"] == "header" and parameter["name"] == KEY_HEADER:
                         parameter["required"] = True

@@ -7,12 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from service.api.pagination import Cursor, Limit, Page
-from service.auth.dependencies import SpendsApprove, SpendsRead, SpendsWrite
+from service.auth.dependencies import (
+    SpendsApprove,
+    SpendsRead,
+    SpendsWrite,
+    SpendsWriteCheckedByWork,
+)
 from service.clock import Clock
 from service.database import SessionDep
 from service.domain.pooling import SplitLine
 from service.domain.vocabulary import SpendKind
-from service.idempotency.guard import Idempotency, IdempotentWrite
+from service.idempotency.guard import Idempotency, IdempotentWrite, KeptWrite
 from service.idempotency.store import Keeper
 from service.spends.schemas import (
     AwaitingOut,
@@ -68,8 +73,8 @@ async def post_spend(
     budget_id: uuid.UUID,
     body: SpendIn,
     session: SessionDep,
-    caller: SpendsWrite,
-    idempotency: IdempotentWrite,
+    caller: SpendsWriteCheckedByWork,
+    idempotency: KeptWrite,
     window: ApprovalWindow,
 ) -> Response:
     """Pay for something from the budget (lead agency); the answer explains the split."""
@@ -180,8 +185,8 @@ async def post_commitment_new(
     budget_id: uuid.UUID,
     body: CommitmentIn,
     session: SessionDep,
-    caller: SpendsWrite,
-    idempotency: IdempotentWrite,
+    caller: SpendsWriteCheckedByWork,
+    idempotency: KeptWrite,
     window: ApprovalWindow,
     clock: AppClock,
 ) -> Response:

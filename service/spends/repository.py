@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, Interval, Select, any_, bindparam, case, exists, func, select
+from sqlalchemy import DateTime, Interval, Select, Uuid, any_, bindparam, case, exists, func, select
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.pagination import paginate
+from service.auth.service import client_may_act_column, require_client_may_act
 from service.budgets.models import Budget
 from service.domain.errors import NotFound
 from service.domain.ledger import TransferKind, TransferSpec
@@ -70,8 +71,11 @@ def _recent_for_pot() -> Any:
 
 _LOCK_FOR_SPEND = lock_pots_statement(extra=[_recent_for_pot()])
 LOCK_FOR_SPEND = Statement.of(_LOCK_FOR_SPEND)
-# The same, claiming the request's idempotency key in the same round trip.
-CLAIM_AND_LOCK_FOR_SPEND = Statement.of(claiming(_LOCK_FOR_SPEND))
+# The same, claiming the request's idempotency key and checking its client (not revoked) in
+# the same round trip.
+CLAIM_AND_LOCK_FOR_SPEND = Statement.of(
+    claiming(_LOCK_FOR_SPEND, client_may_act_column(bindparam("client_id", type_=Uuid())))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +98,9 @@ async def lock_for_spend(
 ) -> SpendLock:
     """Lock the budget's pots, reading with each what it paid lately for the same purchase.
 
-    With a keeper, the request's key is claimed in the same statement, and a key already
-    answered raises AlreadyAnswered before anything is judged.
+    With a keeper, the same statement also checks the request's client and claims its key:
+    a revoked client gets AccessRevoked, and a key already answered AlreadyAnswered, before
+    anything else is judged.
     """
     params = {
         "budget_id": budget_id,
@@ -110,6 +115,7 @@ async def lock_for_spend(
         now = None
     else:
         rows = await CLAIM_AND_LOCK_FOR_SPEND.fetch(session, {**params, **keeper.claim_params()})
+        require_client_may_act(rows[0])
         keeper.settle(rows[0])
         now = rows[0]["claimed_at"]
     budget = await budget_from_rows(session, rows, budget_id=budget_id, within_reach_of=agency_id)

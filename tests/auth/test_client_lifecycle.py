@@ -15,6 +15,7 @@ from service.auth.service import (
     rotate_client_secret,
 )
 from tests.partners import Partner, PartnerFactory
+from tests.world import commitment_body, created, make_world, spend_body
 
 TOKEN_FORM = {"grant_type": "client_credentials"}
 
@@ -56,6 +57,27 @@ class TestRevocation:
         refused = await partner.get("/v1/agencies")
         _refused_as_invalid_token(refused)
         assert "revoked" in refused.json()["detail"]
+
+    @pytest.mark.parametrize(
+        ("tail", "body"),
+        [("/spends", spend_body(1_000)), ("/commitments", commitment_body(1_000))],
+        ids=["spend", "commitment"],
+    )
+    async def test_a_revoked_client_moves_no_money_even_with_an_answered_key(
+        self, app: FastAPI, partners: PartnerFactory, tail: str, body: dict[str, object]
+    ) -> None:
+        # These two hot routes check the client in their own first statement, not on the
+        # way in: a revoked client is refused there, before a replay or any money moves.
+        world = await make_world(partners)
+        await created(await world.council.post(world.budget_path(tail), body, key="answered"))
+        before = (await world.council.get(world.budget_path())).json()
+        await _revoke(app, world.council.client_id)
+        for key in ("answered", "new"):
+            refused = await world.council.post(world.budget_path(tail), body, key=key)
+            _refused_as_invalid_token(refused)
+            assert "revoked" in refused.json()["detail"]
+        after = (await world.housing.get(world.budget_path())).json()
+        assert after["totals"] == before["totals"]
 
     async def test_a_revoked_client_gets_no_new_token(
         self, app: FastAPI, partners: PartnerFactory, client: httpx.AsyncClient
