@@ -187,8 +187,11 @@ async def test_a_request_during_an_uncommitted_purge_replays_and_after_it_is_new
     far_ahead = await _database_now(partners.app) + RETENTION
     async with other_connection.begin():  # another process, mid-batch
         await other_connection.execute(DELETE_BATCH, {"cutoff": far_ahead, "batch_size": 10})
-        during = await world.council.post(path, spend_body(100), key="k")
-        assert during.headers["idempotent-replayed"] == "true"  # not blocked by the delete
+        # Not blocked by the delete (a bounded wait: blocked, it would wait for this very test).
+        during = await asyncio.wait_for(
+            world.council.post(path, spend_body(100), key="k"), timeout=10
+        )
+        assert during.headers["idempotent-replayed"] == "true"
         assert during.json()["id"] == first["id"]
         refused = await world.council.post(path, spend_body(200), key="k")
         assert refused.status_code == 422
