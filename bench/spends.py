@@ -87,7 +87,7 @@ from service.database import make_engine, make_sessionmaker, start_embedded
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import StreamFunds, split_spend
 from service.domain.vocabulary import Category, Unspent
-from service.idempotency.store import CLAIM, NAMESPACE
+from service.idempotency.store import CLAIM
 from service.ledger.repository import POST_BATCH, batch_params
 from service.migrate import upgrade
 from service.spends.models import Spend
@@ -631,7 +631,7 @@ class Ceiling:
     async def spend(self, conn: Any, budget_id: uuid.UUID, amount: int) -> str | None:
         """One committed spend (None), or why not."""
         key = uuid.uuid4().hex
-        spend_id = uuid.uuid5(NAMESPACE, f"{self.partner.client_pk}:{key}")
+        spend_id = uuid.uuid4()  # as the service's IdempotentRequest.new_id
         path = f"/v1/budgets/{budget_id}/spends"
         request = {
             "amount": amount,

@@ -34,6 +34,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     db_pool_size: int = 10
     commitment_sweep_seconds: float = 30.0
+    idempotency_retention_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 366,
+        description="Idempotency answers are kept this long; after it a key is new again",
+    )
+    idempotency_purge_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="How often each worker tries to purge expired idempotency answers",
+    )
     approval_window_days: int = Field(
         default=7,
         ge=0,

@@ -2,8 +2,11 @@
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -18,8 +21,10 @@ from service.clock import utc_now
 from service.config import Settings, get_settings
 from service.database import make_engine, make_sessionmaker, plain_url
 from service.errors import COMMON_PROBLEMS, install_problem_handlers
+from service.idempotency.purge import purge_answers
 from service.migrate import upgrade
-from service.ops.boundary import ErrorBoundary, log_unexpected
+from service.ops.background import Job, running
+from service.ops.boundary import ErrorBoundary
 from service.ops.docs import install_docs
 from service.ops.endpoints import metrics_router
 from service.ops.endpoints import router as ops_router
@@ -34,7 +39,7 @@ from service.spends.endpoints import router as spends_router
 from service.spends.expiry import expire_commitments
 from service.streams.endpoints import router as streams_router
 
-log = logging.getLogger(__name__)
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 async def sweep_commitments_once(app: FastAPI) -> int:
@@ -43,16 +48,72 @@ async def sweep_commitments_once(app: FastAPI) -> int:
         return await expire_commitments(session, now=app.state.clock())
 
 
-async def _sweep_commitments(app: FastAPI, every: float) -> None:
-    """Release expired commitments in the background, so held money never stays stuck."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            released = await sweep_commitments_once(app)
-            if released:
-                log.info("expired commitments released", extra={"count": released})
-        except Exception as error:
-            log_unexpected("commitment sweep failed; will try again", error)
+async def purge_idempotency_once(app: FastAPI) -> int | None:
+    """Forget the answers older than the retention period by the app's clock; how many.
+
+    None when another process holds the purge lock (it is purging: this round is skipped).
+    """
+    retention = timedelta(hours=app.state.settings.idempotency_retention_hours)
+    return await purge_answers(app.state.sessionmaker, written_before=app.state.clock() - retention)
+
+
+def _background_jobs(app: FastAPI, config: Settings) -> list[Job]:
+    """What every worker runs on a timer while it serves."""
+    return [
+        # Held money never stays stuck after its commitment's time runs out.
+        Job(
+            functools.partial(sweep_commitments_once, app),
+            config.commitment_sweep_seconds,
+            done="expired commitments released",
+            failed="commitment sweep failed; will try again",
+        ),
+        # The idempotency table stays as small as the retention period allows.
+        Job(
+            functools.partial(purge_idempotency_once, app),
+            config.idempotency_purge_seconds,
+            done="expired idempotency answers purged",
+            failed="idempotency purge failed; will try again",
+        ),
+    ]
+
+
+def _routed_app(config: Settings, lifespan: Lifespan | None = None) -> FastAPI:
+    """The routes and the OpenAPI document: what the contract is made of, and nothing else.
+
+    Building it touches no key, data directory or database, so `onebudget openapi` can.
+    """
+    openapi_url = "/openapi.json"
+    app = FastAPI(
+        title="onebudget",
+        version=package_version(),
+        summary="One pooled individual budget; every agency's penny accounted for.",
+        lifespan=lifespan,
+        openapi_url=openapi_url if config.docs else None,
+        docs_url=None,  # install_docs serves them from local assets
+        redoc_url=None,
+    )
+    if config.docs:
+        install_docs(app, openapi_url=openapi_url)
+    edge_routers = [auth_router, ops_router, *([metrics_router] if config.metrics else [])]
+    for router in edge_routers:
+        app.include_router(router)
+    v1_routers = [
+        agencies_router,
+        streams_router,
+        people_router,
+        budgets_router,
+        allocations_router,
+        spends_router,
+    ]
+    for router in v1_routers:
+        app.include_router(router, responses=COMMON_PROBLEMS)
+    install_openapi(app, [*edge_routers, *v1_routers])
+    return app
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document of the app these settings build, built without side effects."""
+    return _routed_app(settings).openapi()
 
 
 def create_app(
@@ -71,23 +132,13 @@ def create_app(
             await asyncio.to_thread(upgrade, url)
         app.state.engine = make_engine(url, pool_size=config.db_pool_size)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
-        sweeper = asyncio.create_task(_sweep_commitments(app, config.commitment_sweep_seconds))
         try:
-            yield
+            async with running(*_background_jobs(app, config)):
+                yield
         finally:
-            sweeper.cancel()
-            await app.state.engine.dispose()
+            await app.state.engine.dispose()  # after the jobs stopped: none still uses it
 
-    openapi_url = "/openapi.json"
-    app = FastAPI(
-        title="onebudget",
-        version=package_version(),
-        summary="One pooled individual budget; every agency's penny accounted for.",
-        lifespan=lifespan,
-        openapi_url=openapi_url if config.docs else None,
-        docs_url=None,  # install_docs serves them from local assets
-        redoc_url=None,
-    )
+    app = _routed_app(config, lifespan)
     app.state.settings = config
     app.state.clock = utc_now  # tests move it; see service.clock
     app.state.signing_key = load_or_create_signing_key(config.data_dir)
@@ -95,22 +146,6 @@ def create_app(
     use_cursor_secret(app.state.signing_key.as_dict(private=True)["d"].encode())
     app.state.verified_tokens = VerifiedTokens()
     install_problem_handlers(app)
-    if config.docs:
-        install_docs(app, openapi_url=openapi_url)
-    edge_routers = [auth_router, ops_router, *([metrics_router] if config.metrics else [])]
-    for router in edge_routers:
-        app.include_router(router)
-    v1_routers = [
-        agencies_router,
-        streams_router,
-        people_router,
-        budgets_router,
-        allocations_router,
-        spends_router,
-    ]
-    for router in v1_routers:
-        app.include_router(router, responses=COMMON_PROBLEMS)
-    install_openapi(app, [*edge_routers, *v1_routers])
     # Innermost first. From the outside in: the access log and the security headers see
     # every answer, the 500 included; the error boundary answers unexpected errors (inside
     # Starlette's ServerErrorMiddleware, which would drop the connection); then the body

@@ -211,8 +211,13 @@ def data_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def settings(data_dir: Path) -> Settings:
-    """Settings for the test app; the sweeper waits long enough never to run by surprise."""
-    return Settings(data_dir=data_dir, commitment_sweep_seconds=3600, db_pool_size=20)
+    """Settings for the test app; its background jobs wait long enough never to run by surprise."""
+    return Settings(
+        data_dir=data_dir,
+        commitment_sweep_seconds=3600,
+        idempotency_purge_seconds=3600,
+        db_pool_size=20,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field
 
@@ -14,6 +14,8 @@ class IdempotencyRecord(OneBudgetModel, table=True):
     """The first response to (client, key), with a hash of the request that produced it."""
 
     __tablename__ = "idempotency_record"
+    # The purge finds answers past their retention by age (service.idempotency.purge).
+    __table_args__ = (Index("ix_idempotency_record_created_at", "created_at"),)
 
     client_id: Col[uuid.UUID] = Field(foreign_key="oauth_client.id", primary_key=True)
     key: Col[str] = Field(sa_type=String(255), primary_key=True)

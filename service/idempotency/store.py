@@ -1,4 +1,4 @@
-"""Idempotency, for any API: claim a key, replay its stored answer, derive new ids from it.
+"""Idempotency, for any API: claim a key, replay its stored answer, or give the work a new id.
 
 Same key, same request: the first answer is replayed. Same key, another request (another
 body or another operation): KeyReused. Same key while the first is still running:
@@ -26,9 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.errors import DomainError
 from service.sql import Statement
-
-# Object ids derive from (client, key): a retry can never make a second object.
-NAMESPACE = uuid.UUID("6f1c4c52-5b7e-4b8e-9a53-0b1e7c2d9f10")
 
 # The claim as a FROM item, its columns (bound as :client_id and :key), and the claim alone.
 CLAIM_FROM = func.idempotency_claim(
@@ -97,11 +94,6 @@ def fingerprint(operation: str, payload: bytes | str) -> str:
     return hashlib.sha256(f"{operation}\n{canonical}".encode()).hexdigest()
 
 
-def derive_id(client_pk: uuid.UUID, key: str) -> uuid.UUID:
-    """The id of the object a keyed write creates: the same for every retry of it."""
-    return uuid.uuid5(NAMESPACE, f"{client_pk}:{key}")
-
-
 @dataclass(frozen=True, slots=True)
 class IdempotentRequest:
     """One write under an optional key: `stored()` before the work, `store()` after it."""
@@ -112,8 +104,12 @@ class IdempotentRequest:
     request_hash: str
 
     def new_id(self) -> uuid.UUID:
-        """The id for the object this write creates (derived from the key when there is one)."""
-        return uuid.uuid4() if self.key is None else derive_id(self.client_pk, self.key)
+        """A fresh id for the object this write creates.
+
+        Random, not derived from the key: a retry replays the stored answer (and its id)
+        instead of reaching here, and a key whose answer was purged must make a new object.
+        """
+        return uuid.uuid4()
 
     def claim_params(self) -> dict[str, Any]:
         """The parameters of CLAIM_FROM for this request."""

