@@ -86,11 +86,11 @@ from service.auth.service import create_client
 from service.database import make_engine, make_sessionmaker, start_embedded
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import StreamFunds, split_spend
-from service.domain.vocabulary import Category, Unspent
+from service.domain.vocabulary import Category, SpendKind, SpendStatus, Unspent
 from service.idempotency.store import CLAIM
 from service.ledger.repository import POST_BATCH, batch_params
 from service.migrate import upgrade
-from service.spends.models import Spend
+from service.spends.models import NewSpend
 from service.spends.repository import (
     LOCK_FOR_SPEND,
     RECORD,
@@ -684,13 +684,13 @@ class Ceiling:
             lines = split_spend(amount=amount, category=CATEGORY, streams=funds)
             awaiting = any(line.needs_approval for line in lines)
             status = "pending_approval" if awaiting else "posted"
-            spend = Spend(
+            spend = NewSpend(
                 id=spend_id,
                 budget_id=budget_id,
-                kind="spend",
-                status=status,
+                kind=SpendKind.SPEND,
+                status=SpendStatus(status),
                 amount=amount,
-                category=CATEGORY.value,
+                category=CATEGORY,
                 description=DESCRIPTION,
                 occurred_on=OCCURRED_ON,
                 client_id=self.partner.client_pk,

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
+from sqlalchemy import event
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -69,14 +71,27 @@ class Statement:
         return await driver.fetchval(self.sql, *self.args(params))
 
 
+_DRIVER = "onebudget.sql.driver"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_driver(session: Session, transaction: SessionTransaction) -> None:
+    # The connection may go back to the pool when a transaction ends: ask again next time.
+    session.info.pop(_DRIVER, None)
+
+
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under the session, with the session's transaction begun.
 
     SQLAlchemy's asyncpg adapter sends BEGIN lazily, at the first statement it runs itself.
     A statement sent straight to the driver before that would run outside any transaction
     (autocommit) and could not be rolled back, so the adapter is asked to begin first.
-    tests/test_sql.py pins this: a raw write rolls back, and commits, with its session.
+    tests/db/test_sql.py pins this: a raw write rolls back, and commits, with its session.
+    The answer is kept until the session's transaction ends (asking costs about 25 us).
     """
+    cached: asyncpg.Connection | None = session.info.get(_DRIVER)
+    if cached is not None:
+        return cached
     connection = await session.connection()
     adapted: Any = (await connection.get_raw_connection()).dbapi_connection
     if adapted._transaction is None:
@@ -84,4 +99,5 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     driver: asyncpg.Connection = adapted._connection
     if not driver.is_in_transaction():
         raise RuntimeError("the session's connection is not in a transaction")
+    session.info[_DRIVER] = driver
     return driver

@@ -1,6 +1,7 @@
 """Spends, commitments and reversals, and the per-stream lines the pooling engine chose."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, Index, String
@@ -66,3 +67,42 @@ class SpendLine(SpendLineBase, table=True):
     spend_id: Col[uuid.UUID] = Field(foreign_key="spend.id", primary_key=True)
     position: Col[int] = Field(primary_key=True)
     transfer_id: Col[uuid.UUID] = Field(foreign_key="transfer.id")
+
+
+@dataclass(slots=True, kw_only=True)
+class NewSpend:
+    """The values of a spend (commitment, reversal) row RECORD is about to write.
+
+    A plain value, not the Spend table model: RECORD writes the row itself, and building a
+    SQLModel table object (attribute instrumentation) cost about 50 us of a spend's CPU.
+    """
+
+    id: uuid.UUID
+    budget_id: uuid.UUID
+    kind: SpendKind
+    status: SpendStatus
+    amount: int
+    category: Category
+    description: str
+    client_id: uuid.UUID
+    payee: str | None = None
+    occurred_on: date | None = None
+    expires_at: datetime | None = None
+    reverses_id: uuid.UUID | None = None
+    posted_amount: int | None = None
+    version: int = 1
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewLine:
+    """The values of a spend_line row RECORD is about to write (see NewSpend)."""
+
+    spend_id: uuid.UUID
+    position: int
+    stream_id: uuid.UUID
+    agency_id: uuid.UUID
+    amount: int
+    reason: str
+    approval: Approval
+    transfer_id: uuid.UUID

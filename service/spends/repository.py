@@ -32,7 +32,7 @@ from service.ledger.repository import (
     post_batch,
 )
 from service.policy import budget_in_reach
-from service.spends.models import Spend, SpendLine
+from service.spends.models import NewLine, NewSpend, Spend, SpendLine
 from service.sql import Statement
 from service.streams.models import FundingStream
 
@@ -123,12 +123,12 @@ async def lock_for_spend(
 
 
 def spend_entries(
-    spend: Spend,
+    spend: NewSpend,
     lines: Sequence[FundingLine],
     accounts: Mapping[uuid.UUID, tuple[int, int]],
     *,
     hold: bool,
-) -> tuple[list[TransferSpec], list[SpendLine]]:
+) -> tuple[list[TransferSpec], list[NewLine]]:
     """A new spend's transfers (pot to spent, one a line; ids from the spend's) and line rows.
 
     `accounts` gives each stream's (pot, spent) account ids.
@@ -146,7 +146,7 @@ def spend_entries(
         )
         transfers.append(transfer)
         rows.append(
-            SpendLine(
+            NewLine(
                 spend_id=spend.id,
                 position=position,
                 stream_id=line.stream_id,
@@ -189,7 +189,7 @@ RECORD_AND_KEEP = batch_statement(
 )
 
 
-def record_params(spend: Spend, lines: Sequence[SpendLine]) -> dict[str, Any]:
+def record_params(spend: NewSpend, lines: Sequence[NewLine]) -> dict[str, Any]:
     """RECORD's parameters for the spend row and its lines (post_batch adds the transfers')."""
     return {
         "spend_id": spend.id,
@@ -216,8 +216,8 @@ def record_params(spend: Spend, lines: Sequence[SpendLine]) -> dict[str, Any]:
 async def record(
     session: AsyncSession,
     *,
-    spend: Spend,
-    lines: Sequence[SpendLine],
+    spend: NewSpend,
+    lines: Sequence[NewLine],
     transfers: Sequence[TransferSpec],
     keep: Mapping[str, Any] | None = None,
 ) -> None:

@@ -37,7 +37,7 @@ from service.spends.errors import (
     StillAwaitingApproval,
 )
 from service.spends.holds import release_holds, resolve_holds, share_out
-from service.spends.models import Spend, SpendLine
+from service.spends.models import NewLine, NewSpend, Spend, SpendLine
 from service.spends.repository import (
     HELD,
     REVERSAL_CODE,
@@ -102,7 +102,7 @@ async def _record_new(
     session: AsyncSession,
     *,
     locked: SpendLock,
-    spend: Spend,
+    spend: NewSpend,
     lines: Sequence[FundingLine],
     hold: bool,
     keeper: Keeper | None,
@@ -164,7 +164,7 @@ async def record_spend(
         )
     lines = split_spend(amount=amount, category=category, streams=_funds(budget), preferred=split)
     awaiting = any(line.needs_approval for line in lines)
-    spend = Spend(
+    spend = NewSpend(
         id=spend_id,
         budget_id=budget.id,
         kind=SpendKind.SPEND,
@@ -213,7 +213,7 @@ async def record_commitment(
     # Held money over a stream's threshold waits for that agency, as a spend would: otherwise
     # a commitment posted later would pay without the approval the agency asked for.
     awaiting = any(line.needs_approval for line in lines)
-    commitment = Spend(
+    commitment = NewSpend(
         id=commitment_id,
         budget_id=budget.id,
         kind=SpendKind.COMMITMENT,
@@ -347,7 +347,7 @@ async def reverse_spend(
     if spend.status != SpendStatus.POSTED:
         raise NotPosted(f"This spend is {spend.status}; only a posted spend can be reversed.")
     pots = {pot.stream_id: pot for pot in budget.pots}
-    reversal = Spend(
+    reversal = NewSpend(
         id=reversal_id,
         budget_id=budget.id,
         kind=SpendKind.REVERSAL,
@@ -372,7 +372,7 @@ async def reverse_spend(
         )
         transfers.append(transfer)
         rows.append(
-            SpendLine(
+            NewLine(
                 spend_id=reversal.id,
                 position=line.position,
                 stream_id=line.stream_id,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from service.domain.vocabulary import Approval, Category, SpendKind, SpendStatus
-from service.spends.models import Spend, SpendLine
+from service.spends.models import NewLine, NewSpend, Spend, SpendLine
 from service.views import view_of
 
 
@@ -53,7 +53,7 @@ _RELEASED = {
 }
 
 
-def line_reason(spend: Spend, line: SpendLine) -> str:
+def line_reason(spend: Spend | NewSpend, line: SpendLine | NewLine) -> str:
     """The line's reason as it reads now: paid, held, awaiting approval or released."""
     status = SpendStatus(spend.status)
     if spend.kind == SpendKind.REVERSAL:
@@ -71,7 +71,7 @@ def line_reason(spend: Spend, line: SpendLine) -> str:
     return prefix + line.reason
 
 
-def spend_view(spend: Spend, lines: Sequence[SpendLine]) -> SpendView:
+def spend_view(spend: Spend | NewSpend, lines: Sequence[SpendLine | NewLine]) -> SpendView:
     """The view of a spend row and its lines."""
     return view_of(
         SpendView,

@@ -62,3 +62,21 @@ async def test_a_raw_write_commits_with_its_session(database_url: str) -> None:
 def test_an_expanding_in_is_refused_at_build_time() -> None:
     with pytest.raises(ValueError, match="expanding IN"):
         Statement.of(select(column("x")).where(column("x").in_([1, 2])))
+
+
+async def test_a_session_s_next_transaction_gets_its_own_begun_connection(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url, pool_size=2)
+    kept, dropped = uuid.uuid4(), uuid.uuid4()
+    try:
+        async with make_sessionmaker(engine)() as session:
+            await _INSERT.fetchval(session, {"id": kept, "name": f"Raw {kept}"})
+            await session.commit()
+            # The connection went back to the pool; the next write must begin anew.
+            await _INSERT.fetchval(session, {"id": dropped, "name": f"Raw {dropped}"})
+            await session.rollback()
+    finally:
+        await engine.dispose()
+    assert await _count(database_url, kept) == 1
+    assert await _count(database_url, dropped) == 0
