@@ -68,10 +68,49 @@ def _forget_dead_handles(pgdata: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
+def _postgres_runs_in(pgdata: Path) -> bool:
+    """True if a PostgreSQL process runs in pgdata (a postmaster and its backends work in
+    their data directory), or if one of the directory owner's might and we cannot tell."""
+    owner, target = pgdata.stat().st_uid, pgdata.resolve()
+    for process in psutil.process_iter(["name", "uids"]):
+        uids = process.info["uids"]
+        if process.info["name"] != "postgres" or uids is None or uids.real != owner:
+            continue
+        try:
+            if Path(process.cwd()).resolve() == target:
+                return True
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.AccessDenied:
+            return True
+    return False
+
+
+def _forget_stale_postmaster(pgdata: Path) -> None:
+    """Remove the postmaster.pid of a PostgreSQL that was killed outright (kill -9, power loss).
+
+    The wheel takes the server for running if the pid in that file is alive, and then
+    connects to a socket nobody listens on. After a crash or a reboot that pid often
+    belongs to another process by now, and the service could not start until someone
+    deleted the file by hand. With no PostgreSQL process left in the directory the file is
+    stale, and the next start runs PostgreSQL's crash recovery as usual.
+    """
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return
+    # Under the wheel's cross-process lock, which it holds while it starts a server: another
+    # process cannot start one between our look and the unlink.
+    with _import_pgserver().PostgresServer._lock:
+        if pid_file.exists() and not _postgres_runs_in(pgdata):
+            log.warning("removing the stale postmaster.pid of a PostgreSQL that did not stop")
+            pid_file.unlink(missing_ok=True)
+
+
 def start_embedded(data_dir: Path) -> str:
     """Start (or join) the embedded PostgreSQL in data_dir; return a libpq URL to our database."""
     data_dir.mkdir(parents=True, exist_ok=True)
     _forget_dead_handles(data_dir / "postgres")
+    _forget_stale_postmaster(data_dir / "postgres")
     server = _import_pgserver().get_server(data_dir / "postgres")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';")
     if "(1 row)" not in exists:

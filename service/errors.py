@@ -273,6 +273,18 @@ def server_error_response() -> JSONResponse:
     )
 
 
+def database_unavailable_response() -> JSONResponse:
+    """The 503 problem for a database that did not answer (service.ops.unavailable)."""
+    return problem_response(
+        status=503,
+        slug="database-unavailable",
+        title="Database unavailable",
+        detail="The database did not answer, so this request may or may not have been carried"
+        " out. Retry it with the same Idempotency-Key: it is carried out at most once.",
+        headers={"Retry-After": "1"},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Route every exception the app can raise to one problem renderer."""
 

@@ -1,4 +1,5 @@
-"""The last line of defence: an unexpected error becomes a 500 problem, logged once, safely.
+"""The last line of defence: an unexpected error becomes a 500 problem, logged once, safely
+(a 503 with Retry-After when the database did not answer: service.ops.unavailable).
 
 Starlette's ServerErrorMiddleware answers an unhandled error and then re-raises it, so the
 server logs it a second time and closes the connection, and the client's next request on
@@ -16,8 +17,9 @@ import traceback
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from service.errors import server_error_response
+from service.errors import database_unavailable_response, server_error_response
 from service.ops.middleware import ASGIApp, Message, Receive, Scope, Send
+from service.ops.unavailable import is_database_unavailable
 
 log = logging.getLogger("onebudget.errors")
 
@@ -101,7 +103,9 @@ class ErrorBoundary:
             request_id = scope.get("state", {}).get("request_id")
             log_unexpected("unhandled error", error, path=scope["path"], request_id=request_id)
             if not started:
-                await server_error_response()(scope, receive, send)
+                unavailable = is_database_unavailable(error)
+                answer = database_unavailable_response() if unavailable else server_error_response()
+                await answer(scope, receive, send)
             elif not complete:
                 # Half a response cannot be mended: the server must close the connection.
                 # A fresh error, so the server's own log of it quotes nothing.

@@ -9,6 +9,7 @@ nothing has been sent to the client. Exhausted, it answers 503 with Retry-After.
 import asyncio
 import logging
 import random
+from collections.abc import Iterator
 
 from service.ops.middleware import ASGIApp, Message, Receive, Scope, Send, send_problem
 
@@ -18,8 +19,8 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def is_retryable(error: BaseException) -> bool:
-    """True if a serialization failure or deadlock is anywhere in the error's chain."""
+def errors_in_chain(error: BaseException) -> Iterator[BaseException]:
+    """The error, what it was raised from or during, and the driver error it wraps (.orig)."""
     seen: set[int] = set()
     pending: list[BaseException | None] = [error]
     while pending:
@@ -27,13 +28,18 @@ def is_retryable(error: BaseException) -> bool:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if (
-            str(getattr(current, "sqlstate", "") or getattr(current, "pgcode", ""))
-            in RETRYABLE_SQLSTATES
-        ):
-            return True
+        yield current
         pending += [getattr(current, "orig", None), current.__cause__, current.__context__]
-    return False
+
+
+def sqlstate(error: BaseException) -> str:
+    """The SQLSTATE a driver error carries (asyncpg: sqlstate, psycopg: pgcode), or ""."""
+    return str(getattr(error, "sqlstate", "") or getattr(error, "pgcode", "") or "")
+
+
+def is_retryable(error: BaseException) -> bool:
+    """True if a serialization failure or deadlock is anywhere in the error's chain."""
+    return any(sqlstate(current) in RETRYABLE_SQLSTATES for current in errors_in_chain(error))
 
 
 class RetryConflicts:
