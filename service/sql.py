@@ -56,19 +56,54 @@ class Statement:
 
     async def fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
         """Every row, run in the session's transaction."""
-        driver = await driver_connection(session)
-        rows: list[Any] = await driver.fetch(self.sql, *self.args(params))
+        rows: list[Any] = await self._run(session, "fetch", params)
         return rows
 
     async def fetchrow(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
         """The first row, or None."""
-        driver = await driver_connection(session)
-        return await driver.fetchrow(self.sql, *self.args(params))
+        return await self._run(session, "fetchrow", params)
 
     async def fetchval(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None."""
+        return await self._run(session, "fetchval", params)
+
+    async def _run(self, session: AsyncSession, method: str, params: Mapping[str, Any]) -> Any:
         driver = await driver_connection(session)
-        return await driver.fetchval(self.sql, *self.args(params))
+        try:
+            return await getattr(driver, method)(self.sql, *self.args(params))
+        except Exception as error:
+            await _drop_if_gone(session, driver, error)
+            raise
+
+
+class ConnectionLost(Exception):
+    """The database connection died under a statement: the server restarted or went away.
+
+    The statement may or may not have taken effect before; service.ops.unavailable answers
+    503 for it, and the dead connection has been dropped from the pool.
+    """
+
+
+# Errors after which the connection cannot be trusted, whatever is_closed() says yet.
+_CONNECTION_GONE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # 57P01-57P03: the server is going down
+    asyncpg.exceptions.InternalClientError,  # the server hung up mid-exchange
+)
+
+
+async def _drop_if_gone(
+    session: AsyncSession, driver: asyncpg.Connection, error: Exception
+) -> None:
+    """If the connection died, tell SQLAlchemy's pool (which cannot see statements sent
+    straight to the driver) so it stops handing it out, and raise ConnectionLost."""
+    if not (driver.is_closed() or isinstance(error, _CONNECTION_GONE)):
+        return
+    session.info.pop(_DRIVER, None)
+    connection = await session.connection()
+    await connection.invalidate(error)
+    raise ConnectionLost("the database connection was lost") from error
 
 
 _DRIVER = "onebudget.sql.driver"
@@ -94,9 +129,13 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
         return cached
     connection = await session.connection()
     adapted: Any = (await connection.get_raw_connection()).dbapi_connection
-    if adapted._transaction is None:
-        await adapted._start_transaction()
     driver: asyncpg.Connection = adapted._connection
+    if adapted._transaction is None:
+        try:
+            await adapted._start_transaction()
+        except Exception as error:
+            await _drop_if_gone(session, driver, error)
+            raise
     if not driver.is_in_transaction():
         raise RuntimeError("the session's connection is not in a transaction")
     session.info[_DRIVER] = driver

@@ -15,6 +15,7 @@ from asyncpg.exceptions import InternalClientError
 from sqlalchemy.exc import DBAPIError
 
 from service.ops.retry import errors_in_chain, sqlstate
+from service.sql import ConnectionLost
 
 UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 CONNECTION_EXCEPTION_CLASS = "08"
@@ -24,6 +25,8 @@ def is_database_unavailable(error: BaseException) -> bool:
     """True if the error, or any it came from, says the database could not be reached."""
     for current in errors_in_chain(error):
         if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, ConnectionLost):  # a prepared hot-path statement's (service.sql)
             return True
         if isinstance(current, OSError):  # refused, reset, no socket file, connect timeout
             return True

@@ -7,11 +7,13 @@ rolls back with everything else the session did.
 
 import uuid
 
+import asyncpg
 import pytest
 from sqlalchemy import column, select, text
 
 from service.database import make_engine, make_sessionmaker
-from service.sql import Statement
+from service.ops.unavailable import is_database_unavailable
+from service.sql import ConnectionLost, Statement
 
 pytestmark = pytest.mark.own_database
 
@@ -80,3 +82,30 @@ async def test_a_session_s_next_transaction_gets_its_own_begun_connection(
         await engine.dispose()
     assert await _count(database_url, kept) == 1
     assert await _count(database_url, dropped) == 0
+
+
+async def test_a_connection_killed_under_the_session_is_dropped_from_the_pool(
+    database_url: str,
+) -> None:
+    # Statements sent straight to the driver bypass SQLAlchemy's disconnect handling, so
+    # service.sql tells the pool itself; else the dead connection would be handed out again.
+    backend = Statement.of(text("SELECT pg_backend_pid()"))
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        sessions = make_sessionmaker(engine)
+        async with sessions() as session:
+            pid = await backend.fetchval(session, {})
+            await session.commit()
+        killer = await asyncpg.connect(database_url)
+        try:
+            await killer.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await killer.close()
+        with pytest.raises(ConnectionLost) as lost:
+            async with sessions() as session:
+                await backend.fetchval(session, {})
+        assert is_database_unavailable(lost.value)  # answered 503, not 500
+        async with sessions() as session:
+            assert await backend.fetchval(session, {}) != pid
+    finally:
+        await engine.dispose()
