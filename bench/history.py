@@ -8,6 +8,7 @@ takes seconds rather than the hours it would take through the API.
 import random
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -89,19 +90,39 @@ FROM account
 """
 
 
-async def check_ledger(engine: AsyncEngine, answered: int, in_flight: int) -> list[str]:
-    """What must hold after the run, each as a line ending in ok or a loud failure."""
+@dataclass(frozen=True)
+class Check:
+    """One thing that must hold after the run, and whether it did."""
+
+    claim: str
+    held: bool
+    broken: str = "BROKEN"
+
+    def __str__(self) -> str:
+        return f"{self.claim}: {'ok' if self.held else self.broken}"
+
+
+async def check_ledger(engine: AsyncEngine, answered: int, in_flight: int) -> list[Check]:
+    """The ledger still adds up, and holds one spend per 201 answer."""
     async with engine.connect() as conn:
         row: Any = (await conn.execute(text(TOTALS))).one()
         off = (await conn.execute(text(COUNTERS_OFF))).scalar_one()
-    balanced = row.dp == row.cp and row.dq == row.cq and row.overdrawn == 0
     # wrk stops counting at its deadline: a spend in flight then may still commit.
     extra = row.spends - answered
     return [
-        f"debits = credits (posted {row.dp:,}, pending {row.dq:,}), no pot below zero:"
-        f" {'ok' if balanced else 'BROKEN'}",
-        f"every account's posted counters = its {row.transfers:,} transfers folded:"
-        f" {'ok' if off == 0 else f'BROKEN on {off} accounts'}",
-        f"spend rows {row.spends:,} = 201 answers {answered:,} + {extra} in flight when wrk"
-        f" stopped (at most {in_flight}): {'ok' if 0 <= extra <= in_flight else 'MISMATCH'}",
+        Check(
+            f"debits = credits (posted {row.dp:,}, pending {row.dq:,}), no pot below zero",
+            row.dp == row.cp and row.dq == row.cq and row.overdrawn == 0,
+        ),
+        Check(
+            f"every account's posted counters = its {row.transfers:,} transfers folded",
+            off == 0,
+            f"BROKEN on {off} accounts",
+        ),
+        Check(
+            f"spend rows {row.spends:,} = 201 answers {answered:,} + {extra} in flight when"
+            f" wrk stopped (at most {in_flight})",
+            0 <= extra <= in_flight,
+            "MISMATCH",
+        ),
     ]

@@ -4,6 +4,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import date
 
+from bench.history import Check
 from bench.load import Measured
 
 CASES = {"spread": "spread over {budgets:,} budgets", "hot": "hot: one budget"}
@@ -23,7 +24,13 @@ class Outcome:
     ceiling: dict[str, Measured] = field(default_factory=dict)  # by case
     reads: dict[int, Measured] = field(default_factory=dict)  # by transfers on the budget
     profiled: str | None = None  # the case the profiler ran during
-    checks: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def sound(self) -> bool:
+        """Every spend answered 201, no socket error, every check held."""
+        phases = [*self.service.values(), *self.reads.values()]
+        return not any(p.failed for p in phases) and all(c.held for c in self.checks)
 
 
 def _ms(value: float | None) -> str:
@@ -107,8 +114,10 @@ def print_table(outcome: Outcome) -> None:
     print(line)
     _read_rows(outcome)
     print(line)
-    for phase in outcome.service.values():
+    for phase in [*outcome.service.values(), *outcome.reads.values()]:
         if phase.failed:
             print(f"failures, {phase.name}: {phase.failure_text()}")
     for check in outcome.checks:
         print(f"check: {check}")
+    if not outcome.sound:
+        print("bench: the run is not sound (see the failures and checks above)")

@@ -79,6 +79,11 @@ def with_database(url: str, name: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def maintenance_url(url: str) -> str:
+    """The database DATABASE_URL names, where databases are made and dropped and watched."""
+    return with_database(url, make_url(url).database or "postgres")
+
+
 def libpq_environment(url: str) -> dict[str, str]:
     """PGHOST, PGPORT, PGUSER (and PGPASSWORD) for ceiling.sh's psql and pgbench."""
     parsed = make_url(url)
@@ -140,7 +145,8 @@ class Run:
         args = self.args
         say("server: starting `onebudget serve` (it applies the migrations first)")
         server = await start_server(self.url, self.work_dir)
-        monitor = await asyncpg.connect(with_database(self.server_url, self.database))
+        # Not on the bench database: its commits and backends are what the phases count.
+        monitor = await asyncpg.connect(maintenance_url(self.server_url))
         try:
             self.outcome.workers = server.workers()
             say(
@@ -215,16 +221,21 @@ class Run:
             self.outcome.profiled = case
         say(f"measure: service {case}, {args.seconds} s, wrk -c {args.connections}")
         label = f"service {case}"
-        result = await run_wrk(
-            label,
-            url,
-            mode="spend",
-            token=token,
-            connections=args.connections,
-            seconds=args.seconds,
-            budgets_file=budgets_file,
-            watch=lambda pid: Watch(meter, monitor, self.database, label, args.seconds),
-        )
+        try:
+            result = await run_wrk(
+                label,
+                url,
+                mode="spend",
+                token=token,
+                connections=args.connections,
+                seconds=args.seconds,
+                budgets_file=budgets_file,
+                watch=lambda pid: Watch(meter, monitor, self.database, label, args.seconds),
+            )
+        except BaseException:
+            if profiling is not None:
+                profiling.cancel()  # stops py-spy
+            raise
         self.answered += warm.answered + result.answered
         self.spend_runs += 2
         self.outcome.service[case] = result
@@ -289,9 +300,7 @@ async def run(args: argparse.Namespace, server_url: str, work_dir: Path, outcome
     say(f"machine: other processes used {outcome.others_before:.0f}% of one core just now")
     name = f"onebudget_bench_{os.getpid()}"
     try:
-        admin = await asyncpg.connect(
-            with_database(server_url, make_url(server_url).database or "postgres")
-        )
+        admin = await asyncpg.connect(maintenance_url(server_url))
     except (OSError, asyncpg.PostgresError) as exc:
         raise BenchError(
             f"cannot connect to {make_url(server_url).render_as_string(hide_password=True)}:"
@@ -359,6 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             profile.require_py_spy()
         asyncio.run(run(args, server_url, work_dir, outcome))
         print_table(outcome)
+        if not outcome.sound:
+            return 1
     except KeyboardInterrupt:
         say("interrupted")
         return 130
