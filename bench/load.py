@@ -149,7 +149,11 @@ async def run_load(
     )
     try:
         output, _ = await process.communicate()
-        cpu = await watcher if watcher is not None else None
+        cpu = None
+        if watcher is not None:
+            # Done by now, unless the child failed before its load generator started.
+            with contextlib.suppress(TimeoutError):
+                cpu = await asyncio.wait_for(watcher, timeout=5)
     except BaseException:
         if watcher is not None:
             watcher.cancel()
