@@ -7,7 +7,7 @@ from datetime import date
 from bench.history import Check
 from bench.load import Measured
 
-CASES = {"spread": "spread over {budgets:,} budgets", "hot": "hot: one budget"}
+CASES = {"spread": "spread, {budgets:,} budgets", "hot": "hot, one budget"}
 
 
 @dataclass
@@ -50,7 +50,7 @@ def _spend_rows(outcome: Outcome) -> None:
         if service is None:
             continue
         label = title.format(budgets=outcome.budgets)
-        label += " (profiled)" if outcome.profiled == case else ""
+        label += " +" if outcome.profiled == case else ""
         ceiling_rate = f"{ceiling.rate:,.0f}" if ceiling else "-"
         ratio = f"{service.rate / ceiling.rate:.2f}" if ceiling and ceiling.rate > 0 else "-"
         p50, p99 = service.latency_ms or (None, None)
@@ -58,6 +58,8 @@ def _spend_rows(outcome: Outcome) -> None:
             f"{label:<26}{service.rate:>9,.0f}{ceiling_rate:>9}{ratio:>10}{_ms(p50):>8}"
             f"{_ms(p99):>8}{sum(service.unexpected.values()):>9,}{service.socket_errors:>8,}"
         )
+    if outcome.profiled is not None:
+        print("+ py-spy sampled the server meanwhile (--profile), which slows it a little")
 
 
 def _cpu_rows(outcome: Outcome) -> None:
