@@ -6,7 +6,7 @@
 DATABASE_URL names the PostgreSQL server (default postgresql://postgres@127.0.0.1:5432/postgres;
 it must run on this machine for the CPU columns). The bench makes its own database there
 (onebudget_bench_<pid>), ceiling.sh makes its own, and both are dropped at the end, even on
-Ctrl-C. It takes about 2.5 minutes with the defaults and needs wrk and pgbench.
+Ctrl-C. It takes about two minutes with the defaults and needs wrk and pgbench.
 
 1. The service, started as README tells an operator to run it in production: `onebudget
    serve` (one worker per core, migrations first) with ONEBUDGET_DOCS=false and
