@@ -394,7 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="load the demo world once")
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations")
     serve.add_argument(
-        "--workers", type=int, default=1, help="worker processes (about one per core)"
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: one per core, here %(default)s)",
     )
     serve.set_defaults(run=_serve)
 

@@ -33,7 +33,9 @@ import asyncpg
 
 from bench.crash.cycles import Disruption, Load, Run, run_cycles
 from bench.crash.service import Service
-from bench.spends import BenchError, say, with_database
+from bench.errors import BenchError
+from bench.progress import say
+from bench.run import with_database
 from service.database import start_embedded
 
 RESTART_TURNS = (

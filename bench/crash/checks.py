@@ -93,10 +93,16 @@ class LedgerCheck:
     violations: list[str]
 
 
-async def check_ledger(url: str, client_pk: uuid.UUID, log: SpendLog) -> LedgerCheck:
-    """Check every invariant on a fresh connection (the old ones may have died with PG)."""
+async def check_ledger(url: str, client_id: str, log: SpendLog) -> LedgerCheck:
+    """Check every invariant on a fresh connection (the old ones may have died with PG).
+
+    `client_id` is the spending client's public id.
+    """
     connection = await asyncpg.connect(url)
     try:
+        client_pk = await connection.fetchval(
+            "SELECT id FROM oauth_client WHERE client_id = $1", client_id
+        )
         return await _check(connection, client_pk, log)
     finally:
         await connection.close(timeout=5)

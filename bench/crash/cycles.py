@@ -24,6 +24,7 @@ from enum import StrEnum
 
 import httpx
 
+from bench.api import Api, Partner, fetch_token, make_budgets, register_partner
 from bench.crash.checks import LedgerCheck, check_ledger
 from bench.crash.postgres import EmbeddedPostgres
 from bench.crash.service import Service
@@ -39,7 +40,7 @@ from bench.crash.spending import (
     retry_unanswered,
     spend_until_stopped,
 )
-from bench.spends import Api, BenchError, Partner, fetch_token, make_budgets, register_partner
+from bench.errors import BenchError
 
 RECOVERY_SECONDS = 30.0
 ALLOCATED_TO_EACH_BUDGET = 10_000_000_000  # pence: more than any run can spend
@@ -149,16 +150,10 @@ async def open_world(
     if database_url is None:
         postgres = EmbeddedPostgres(service.data_dir)
         database_url = await asyncio.to_thread(postgres.join)
-    partner = await register_partner(database_url)
+    partner = await register_partner(database_url, service.data_dir)
     async with httpx.AsyncClient(base_url=service.base_url, trust_env=False, timeout=30) as http:
         api = Api(http, await fetch_token(http, partner))
-        stream = await api.create(
-            "/v1/streams",
-            {"name": "Adult social care", "kind": "social_care", "unspent": "carry_forward"},
-        )
-        ids = await make_budgets(
-            api, stream["id"], load.budgets + 1, ALLOCATED_TO_EACH_BUDGET, load.clients
-        )
+        ids = await make_budgets(api, load.budgets + 1, ALLOCATED_TO_EACH_BUDGET, load.clients)
     return World(service, database_url, partner, Budgets(ids[1:], ids[0]), postgres)
 
 
@@ -276,7 +271,7 @@ async def run_cycle(
         retried = await retry_unanswered(http, token, log, keys, clients=load.clients)
         sample = rng.sample(acknowledged, min(REPLAYS_PER_CYCLE, len(acknowledged)))
         replays = await replay_acknowledged(http, token, log, sample)
-    ledger = await check_ledger(world.url, world.partner.client_pk, log)
+    ledger = await check_ledger(world.url, world.partner.client_id, log)
     violations = [*log.violations[violations_before:], *ledger.violations]
     if not acknowledged:
         violations.append(

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench.spends import BenchError
+from bench.errors import BenchError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_WITHIN_SECONDS = 60.0

@@ -26,8 +26,12 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bench.spends import CATEGORY, DESCRIPTION, MAX_PENCE, OCCURRED_ON, Partner
+from bench.api import Partner
 
+# Each spend: a support worker's visit, 1p to £5, within the budgets' year (bench.api).
+MAX_PENCE = 500
+SPEND = {"category": "personal_care", "description": "Support worker, two hours"}
+OCCURRED_ON = "2026-06-01"
 REQUEST_TIMEOUT_SECONDS = 10.0
 RETRY_ATTEMPTS = 60
 RETRY_PAUSE_SECONDS = 0.25
@@ -68,9 +72,8 @@ class SpendLog:
         amount = rng.randint(1, MAX_PENCE)
         body = {
             "amount": amount,
-            "category": CATEGORY.value,
-            "description": DESCRIPTION,
-            "occurred_on": OCCURRED_ON.isoformat(),
+            **SPEND,
+            "occurred_on": OCCURRED_ON,
         }
         intent = Intent(uuid.uuid4().hex, budget_id, json.dumps(body).encode(), amount)
         self.intents[intent.key] = intent

@@ -1,0 +1,118 @@
+"""The service under test, started as README tells an operator to run it in production."""
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+from bench.errors import BenchError
+
+
+def installed(command: str) -> str | None:
+    """A command pip installed: beside this Python first (a venv not activated), else on PATH."""
+    beside = Path(sys.executable).with_name(command)
+    return str(beside) if beside.exists() else shutil.which(command)
+
+
+def onebudget_command() -> str:
+    """The installed `onebudget` script, or BenchError."""
+    found = installed("onebudget")
+    if found is None:
+        raise BenchError("the `onebudget` command is not installed: run `pip install -e .`")
+    return found
+
+
+def production_environment(
+    database_url: str, data_dir: Path, port: int | None = None
+) -> dict[str, str]:
+    """This environment without ONEBUDGET_* overrides, plus README's production settings."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("ONEBUDGET_")}
+    return {
+        **inherited,
+        "DATABASE_URL": database_url,
+        "ONEBUDGET_DATA_DIR": str(data_dir),
+        "ONEBUDGET_DOCS": "false",
+        "ONEBUDGET_METRICS": "false",
+        **({"ONEBUDGET_PORT": str(port)} if port is not None else {}),
+    }
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """The `onebudget serve` process (in its own process group) and where it listens."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    def workers(self) -> int:
+        """How many worker processes serve requests (uvicorn spawns them; none: it serves)."""
+        try:
+            children = psutil.Process(self.process.pid).children()
+            spawned = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+        except psutil.Error:
+            return 0
+        return len(spawned) or 1
+
+    def stop(self) -> None:
+        """SIGTERM (a graceful stop, as a service manager sends), SIGKILL after 15 s."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)  # its workers too
+            self.process.wait(timeout=10)
+
+
+async def start_server(database_url: str, data_dir: Path) -> Server:
+    """`onebudget serve` on a free loopback port, migrating first; ready when /readyz is 200."""
+    port = free_port()
+    log_path = data_dir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [onebudget_command(), "serve"],
+            env=production_environment(database_url, data_dir, port),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the bench, which stops it in order
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log_path)
+    deadline = time.perf_counter() + 90
+    async with httpx.AsyncClient(base_url=server.base_url, trust_env=False, timeout=5) as http:
+        while time.perf_counter() < deadline:
+            if process.poll() is not None:
+                raise BenchError(f"the service exited at start:\n{server.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/readyz")).status_code == 200:
+                    return server
+            await asyncio.sleep(0.2)
+    server.stop()
+    raise BenchError(f"the service was not ready within 90 s:\n{server.log_tail()}")
