@@ -143,16 +143,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=False,
         # Statement parameters are personal data: never in an error message or a log line.
         hide_parameters=True,
-        connect_args={
-            "server_settings": {
-                "application_name": "onebudget",
-                # Every statement is prepared and its shape never changes with its values
-                # (key look-ups, one budget's rows): plan it once per connection. Left to
-                # "auto", PostgreSQL re-planned the spend's write on every call, about 150 us
-                # of the database's CPU per spend (bench/README figures in the notes).
-                "plan_cache_mode": "force_generic_plan",
-            }
-        },
+        connect_args={"server_settings": {"application_name": "onebudget"}},
     )
 
 
