@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from service.ops.retry import sqlstate
+
 _DIALECT = cast(Callable[[], Dialect], PGDialect_asyncpg)()
 
 
@@ -84,13 +86,24 @@ class ConnectionLost(Exception):
     """
 
 
-# Errors after which the connection cannot be trusted, whatever is_closed() says yet.
-_CONNECTION_GONE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,  # 57P01-57P03: the server is going down
-    asyncpg.exceptions.InternalClientError,  # the server hung up mid-exchange
-)
+# SQLSTATEs after which a connection cannot be used: the server is shutting down or starting
+# up (57P01-57P03), or the connection itself failed (class 08).
+GONE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+CONNECTION_EXCEPTION_CLASS = "08"
+
+
+def connection_gone(error: BaseException) -> bool:
+    """True if this one driver error says the connection to the database is gone.
+
+    Refused, reset or no socket file (OSError); the server's goodbye arriving mid-exchange,
+    before the socket shows as closed, which leaves asyncpg's protocol "failed" for the next
+    statement (InternalClientError); or a SQLSTATE above. service.ops.unavailable answers
+    503 for these, wherever they sit in an error's chain.
+    """
+    if isinstance(error, OSError | asyncpg.exceptions.InternalClientError):
+        return True
+    state = sqlstate(error)
+    return state in GONE_SQLSTATES or state.startswith(CONNECTION_EXCEPTION_CLASS)
 
 
 async def _drop_if_gone(
@@ -98,7 +111,7 @@ async def _drop_if_gone(
 ) -> None:
     """If the connection died, tell SQLAlchemy's pool (which cannot see statements sent
     straight to the driver) so it stops handing it out, and raise ConnectionLost."""
-    if not (driver.is_closed() or isinstance(error, _CONNECTION_GONE)):
+    if not (driver.is_closed() or connection_gone(error)):
         return
     session.info.pop(_DRIVER, None)
     connection = await session.connection()

@@ -47,7 +47,7 @@ async def verified_caller(request: Request) -> Caller:
 
     The signature is checked once per process (VerifiedTokens). Whether the client is still
     allowed is not checked here: current_caller does that, or a route that checks it in its
-    own first statement (see VerifiedOnly).
+    own first statement (see require_before_client_check).
     """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -99,6 +99,10 @@ def _refused(reason: str, what_to_do: str) -> Unauthenticated:
 Authenticated = Annotated[Caller, Depends(current_caller)]
 
 
+# Read by the OpenAPI document (service.ops.openapi), which lists each route's scope.
+REQUIRED_SCOPE = "required_scope"
+
+
 def _scope_check(
     scope: str, caller: Callable[..., Awaitable[Caller]]
 ) -> Callable[[Caller], Awaitable[Caller]]:
@@ -106,12 +110,8 @@ def _scope_check(
         require_scope(given, scope)
         return given
 
-    # Read by the OpenAPI document (service.ops.openapi), which lists each route's scope.
     setattr(check, REQUIRED_SCOPE, scope)  # noqa: B010
     return check
-
-
-REQUIRED_SCOPE = "required_scope"
 
 
 def require(scope: str) -> Callable[[Caller], Awaitable[Caller]]:

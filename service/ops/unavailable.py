@@ -11,14 +11,10 @@ committed or not (the COMMIT itself may be what failed), so the answer says to r
 the same Idempotency-Key, which carries it out at most once.
 """
 
-from asyncpg.exceptions import InternalClientError
 from sqlalchemy.exc import DBAPIError
 
-from service.ops.retry import errors_in_chain, sqlstate
-from service.sql import ConnectionLost
-
-UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
-CONNECTION_EXCEPTION_CLASS = "08"
+from service.ops.retry import errors_in_chain
+from service.sql import ConnectionLost, connection_gone
 
 
 def is_database_unavailable(error: BaseException) -> bool:
@@ -28,13 +24,6 @@ def is_database_unavailable(error: BaseException) -> bool:
             return True
         if isinstance(current, ConnectionLost):  # a prepared hot-path statement's (service.sql)
             return True
-        if isinstance(current, OSError):  # refused, reset, no socket file, connect timeout
-            return True
-        if isinstance(current, InternalClientError):
-            # The server's goodbye arrived in the middle of an exchange, before the socket
-            # showed as closed: asyncpg's protocol is left "failed" for the next statement.
-            return True
-        state = sqlstate(current)
-        if state in UNAVAILABLE_SQLSTATES or state.startswith(CONNECTION_EXCEPTION_CLASS):
+        if connection_gone(current):
             return True
     return False
