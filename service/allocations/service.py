@@ -1,7 +1,9 @@
-"""Allocating stream money to budgets, and confirming it into the ledger.
+"""Allocating stream money to budgets, confirming it into the ledger, and adjusting it.
 
 An agency allocates only from its own streams, to a budget it leads or funds; only the
-agency whose stream it is confirms an allocation.
+agency whose stream it is confirms or adjusts an allocation. An adjustment (the award was
+amended or withdrawn) tops up or takes back by a transfer, never by editing one; a
+take-back takes only money free in the pot (service.domain.adjustments).
 """
 
 import uuid
@@ -11,23 +13,30 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.allocations.errors import AlreadyConfirmed, OverCap
-from service.allocations.models import Allocation
+from service.allocations.errors import AllocationWithdrawn, AlreadyConfirmed, NoChange, OverCap
+from service.allocations.models import Allocation, AllocationAdjustment
 from service.auth.caller import Caller
 from service.budgets.models import Budget
+from service.domain.adjustments import plan_adjustment
 from service.domain.errors import ForbiddenRole, NotFound
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import format_pence
 from service.domain.vocabulary import AllocationStatus
 from service.ledger.clock import recorded_time
 from service.ledger.models import Account
-from service.ledger.repository import ensure_accounts, lock_budget, post_batch
+from service.ledger.repository import (
+    LockedBudget,
+    StreamAccounts,
+    ensure_accounts,
+    lock_budget,
+    post_batch,
+)
 from service.policy import budget_in_reach, require_scope
 from service.streams.models import FundingStream
 from service.streams.repository import find_stream
 from service.views import view_of
 
-ALLOCATION_CODE = "allocation"
+ALLOCATION_CODE, ADJUSTMENT_CODE = "allocation", "adjustment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +52,21 @@ class AllocationView:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class AdjustmentView:
+    """One change to an allocation: asked for, made, and what stayed (spent or held)."""
+
+    id: uuid.UUID
+    allocation_id: uuid.UUID
+    requested_amount: int
+    applied_amount: int
+    unmet_amount: int
+    amount_after: int
+    reason: str
+    transfer_id: uuid.UUID | None
+    created_at: datetime
+
+
 def _check_cap(stream: FundingStream, *, allocated: int, amount: int) -> None:
     if stream.cap_amount is not None and allocated + amount > stream.cap_amount:
         raise OverCap(
@@ -54,29 +78,66 @@ def _check_cap(stream: FundingStream, *, allocated: int, amount: int) -> None:
         )
 
 
-async def _confirm_into_ledger(
-    session: AsyncSession, *, allocation: Allocation, stream: FundingStream, currency: str
-) -> None:
-    """Check the cap with the budget locked, then move the money into the stream's pot."""
-    accounts = await ensure_accounts(
-        session, budget_id=allocation.budget_id, stream_id=stream.id, currency=currency
-    )
+def _check_indicative_cap(stream: FundingStream, *, amount: int) -> None:
+    """An amount over the cap on its own is refused at once, before any money moves."""
+    if stream.cap_amount is not None and amount > stream.cap_amount:
+        _check_cap(stream, allocated=0, amount=amount)
+
+
+async def _allocated(session: AsyncSession, accounts: StreamAccounts) -> int:
+    """What the stream has confirmed into the budget so far (the budget is locked)."""
     allocated = await session.scalar(
         select(Account.debits_posted - Account.credits_posted)
         .where(Account.id == accounts.contribution)
         .with_for_update(key_share=True)
     )
-    _check_cap(stream, allocated=int(allocated or 0), amount=allocation.amount)
+    return int(allocated or 0)
+
+
+async def _move(
+    session: AsyncSession,
+    *,
+    allocation: Allocation,
+    stream: FundingStream,
+    currency: str,
+    change: int,
+    transfer_id: uuid.UUID,
+    code: str,
+) -> None:
+    """Move `change` pence between the stream's contribution and its pot (+ into the pot);
+    money in is judged against the cap, money out by the pot's own CHECK."""
+    accounts = await ensure_accounts(
+        session, budget_id=allocation.budget_id, stream_id=stream.id, currency=currency
+    )
+    if change > 0:
+        _check_cap(stream, allocated=await _allocated(session, accounts), amount=change)
+    inward = (accounts.contribution, accounts.pot)
+    debit, credit = inward if change > 0 else inward[::-1]
     transfer = TransferSpec(
-        id=uuid.uuid5(allocation.id, "confirm"),
-        debit_account_id=accounts.contribution,
-        credit_account_id=accounts.pot,
-        amount=allocation.amount,
+        id=transfer_id,
+        debit_account_id=debit,
+        credit_account_id=credit,
+        amount=abs(change),
         kind=TransferKind.POSTED,
-        code=ALLOCATION_CODE,
+        code=code,
     )
     await post_batch(
         session, budget_id=allocation.budget_id, transfers=[transfer], reference_id=allocation.id
+    )
+
+
+async def _confirm_into_ledger(
+    session: AsyncSession, *, allocation: Allocation, stream: FundingStream, currency: str
+) -> None:
+    """Check the cap with the budget locked, then move the money into the stream's pot."""
+    await _move(
+        session,
+        allocation=allocation,
+        stream=stream,
+        currency=currency,
+        change=allocation.amount,
+        transfer_id=uuid.uuid5(allocation.id, "confirm"),
+        code=ALLOCATION_CODE,
     )
     allocation.status = AllocationStatus.CONFIRMED
     allocation.confirmed_at = recorded_time(session) or func.now()
@@ -102,8 +163,7 @@ async def create_allocation(
     require_scope(caller, "allocations:write")
     stream = await find_stream(session, stream_id=stream_id, agency_id=caller.agency_id)
     budget = await lock_budget(session, budget_id=budget_id, within_reach_of=caller.agency_id)
-    if stream.cap_amount is not None and amount > stream.cap_amount:
-        _check_cap(stream, allocated=0, amount=amount)
+    _check_indicative_cap(stream, amount=amount)
     allocation = Allocation(
         id=allocation_id or uuid.uuid4(),
         budget_id=budget.id,
@@ -126,14 +186,14 @@ async def create_allocation(
     return await _refreshed_view(session, allocation)
 
 
-async def confirm_allocation(
-    session: AsyncSession, caller: Caller, *, allocation_id: uuid.UUID
-) -> AllocationView:
-    """Confirm an indicative allocation; only the agency whose stream it is may."""
-    require_scope(caller, "allocations:write")
+async def _own_allocation(
+    session: AsyncSession, caller: Caller, *, allocation_id: uuid.UUID, action: str
+) -> tuple[Allocation, FundingStream, LockedBudget]:
+    """An allocation of the caller's stream, its stream and its budget, locked, the
+    allocation read after the lock. 404 outside reach; 403 for the budget's other agencies."""
     row = (
         await session.execute(
-            select(Allocation, FundingStream, Budget.currency)
+            select(Allocation, FundingStream)
             .join(FundingStream, FundingStream.id == Allocation.stream_id)
             .join(Budget, Budget.id == Allocation.budget_id)
             .where(Allocation.id == allocation_id, budget_in_reach(caller.agency_id))
@@ -141,15 +201,87 @@ async def confirm_allocation(
     ).one_or_none()
     if row is None:
         raise NotFound(f"No allocation {allocation_id} is within your reach.")
-    allocation, stream, currency = row
+    allocation, stream = row
     if stream.agency_id != caller.agency_id:
         raise ForbiddenRole(
-            "Only the agency whose stream this allocation comes from may confirm it.",
+            f"Only the agency whose stream this allocation comes from may {action} it.",
             allowed=["agency owning the stream"],
         )
-    await lock_budget(session, budget_id=allocation.budget_id, within_reach_of=caller.agency_id)
+    budget = await lock_budget(
+        session, budget_id=allocation.budget_id, within_reach_of=caller.agency_id
+    )
     await session.refresh(allocation)
+    return allocation, stream, budget
+
+
+async def confirm_allocation(
+    session: AsyncSession, caller: Caller, *, allocation_id: uuid.UUID
+) -> AllocationView:
+    """Confirm an indicative allocation; only the agency whose stream it is may."""
+    require_scope(caller, "allocations:write")
+    allocation, stream, budget = await _own_allocation(
+        session, caller, allocation_id=allocation_id, action="confirm"
+    )
     if allocation.status == AllocationStatus.CONFIRMED:
         raise AlreadyConfirmed("This allocation is confirmed already; its money is in the pot.")
-    await _confirm_into_ledger(session, allocation=allocation, stream=stream, currency=currency)
+    if allocation.amount == 0:
+        raise AllocationWithdrawn(
+            "This allocation's award was withdrawn; there is nothing to confirm."
+        )
+    await _confirm_into_ledger(
+        session, allocation=allocation, stream=stream, currency=budget.currency
+    )
     return await _refreshed_view(session, allocation)
+
+
+async def adjust_allocation(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    allocation_id: uuid.UUID,
+    amount: int,
+    reason: str,
+    adjustment_id: uuid.UUID | None = None,
+) -> AdjustmentView:
+    """Bring an allocation of the caller's stream to `amount`, its award as amended (0 when
+    withdrawn): a top-up within the cap, or a take-back of at most what the pot has free."""
+    require_scope(caller, "allocations:write")
+    allocation, stream, budget = await _own_allocation(
+        session, caller, allocation_id=allocation_id, action="adjust"
+    )
+    if amount == allocation.amount:
+        raise NoChange(f"This allocation is {format_pence(amount)} already; nothing to change.")
+    confirmed = allocation.status == AllocationStatus.CONFIRMED
+    if not confirmed:
+        _check_indicative_cap(stream, amount=amount)
+    # Free money in the stream's pot, as the lock read it (no pot yet: nothing is free).
+    free = {pot.stream_id: pot.available for pot in budget.pots}
+    available = free.get(stream.id, 0) if confirmed else None
+    plan = plan_adjustment(current=allocation.amount, target=amount, available=available)
+    adjustment = AllocationAdjustment(
+        id=adjustment_id or uuid.uuid4(),
+        allocation_id=allocation.id,
+        requested_amount=plan.requested,
+        applied_amount=plan.applied,
+        unmet_amount=plan.unmet,
+        amount_after=allocation.amount + plan.applied,
+        reason=reason,
+    )
+    if confirmed and plan.applied != 0:
+        adjustment.transfer_id = uuid.uuid5(adjustment.id, "adjust")
+        await _move(
+            session,
+            allocation=allocation,
+            stream=stream,
+            currency=budget.currency,
+            change=plan.applied,
+            transfer_id=adjustment.transfer_id,
+            code=ADJUSTMENT_CODE,
+        )
+    allocation.amount = adjustment.amount_after
+    if (when := recorded_time(session)) is not None:
+        adjustment.created_at = when
+    session.add(adjustment)
+    await session.flush()
+    await session.refresh(adjustment)
+    return view_of(AdjustmentView, adjustment)

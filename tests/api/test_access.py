@@ -155,6 +155,11 @@ async def confirm(cast: Cast, caller: Partner, allocation_id: str) -> httpx.Resp
     return await caller.post(f"/v1/allocations/{allocation_id}/confirm")
 
 
+async def adjust(cast: Cast, caller: Partner, allocation_id: str) -> httpx.Response:
+    body = {"amount": 2_000, "reason": "Award amended"}
+    return await caller.post(f"/v1/allocations/{allocation_id}/adjustments", body)
+
+
 async def spend(cast: Cast, caller: Partner, _: str) -> httpx.Response:
     return await caller.post(cast.world.budget_path("/spends"), spend_body(1_000))
 
@@ -233,6 +238,14 @@ RULES: dict[str, tuple[str, Setup, Act, str, str, str]] = {
         "POST /v1/allocations/{allocation_id}/confirm",
         _indicative_care,
         confirm,
+        OK,
+        NO,
+        HIDDEN,
+    ),
+    "adjust the lead's allocation": (
+        "POST /v1/allocations/{allocation_id}/adjustments",
+        _indicative_care,
+        adjust,
         OK,
         NO,
         HIDDEN,
