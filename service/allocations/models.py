@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, String
+from sqlalchemy import BigInteger, CheckConstraint, Index, String, text
 from sqlmodel import Field
 
 from service.api.fields import PENCE, Amount
@@ -30,10 +30,22 @@ class Allocation(AllocationBase, table=True):
         # Zero once the award is withdrawn in full; never below.
         CheckConstraint("amount >= 0", name="amount_not_negative"),
         CheckConstraint(sql_in("status", AllocationStatus), name="status"),
+        # One allocation per award: seeing an award again finds it instead of adding money.
+        Index(
+            "uq_allocation_stream_id_award_reference",
+            "stream_id",
+            "award_reference",
+            unique=True,
+            postgresql_where=text("award_reference IS NOT NULL"),
+        ),
     )
 
     id: Col[uuid.UUID] = uuid_pk()
     budget_id: Col[uuid.UUID] = Field(foreign_key="budget.id", index=True)
+    # The agency's own reference for the award behind this allocation, when it came from the
+    # agency's system (service.allocations.awards), and the award's amount as last seen there.
+    award_reference: Col[str | None] = Field(default=None, sa_type=String(100))
+    award_amount: Col[int | None] = Field(default=None, sa_type=BigInteger)
     confirmed_at: Col[datetime | None] = Field(default=None, sa_type=AWARE)
     created_at: Col[datetime] = created_at()
 

@@ -158,8 +158,12 @@ async def create_allocation(
     amount: int,
     status: AllocationStatus,
     allocation_id: uuid.UUID | None = None,
+    award_reference: str | None = None,
 ) -> AllocationView:
-    """Allocate from one of the caller's streams; confirmed money lands in the pot at once."""
+    """Allocate from one of the caller's streams; confirmed money lands in the pot at once.
+
+    `award_reference` is the agency's own reference for the award (service.allocations.awards).
+    """
     require_scope(caller, "allocations:write")
     stream = await find_stream(session, stream_id=stream_id, agency_id=caller.agency_id)
     budget = await lock_budget(session, budget_id=budget_id, within_reach_of=caller.agency_id)
@@ -170,6 +174,8 @@ async def create_allocation(
         stream_id=stream.id,
         amount=amount,
         status=AllocationStatus.INDICATIVE,
+        award_reference=award_reference,
+        award_amount=amount if award_reference is not None else None,
     )
     if (when := recorded_time(session)) is not None:
         allocation.created_at = when
@@ -186,11 +192,25 @@ async def create_allocation(
     return await _refreshed_view(session, allocation)
 
 
-async def _own_allocation(
+@dataclass(frozen=True, slots=True)
+class LockedAllocation:
+    """An allocation of the caller's stream, read after its budget was locked."""
+
+    allocation: Allocation
+    stream: FundingStream
+    budget: LockedBudget
+
+    def available(self) -> int:
+        """What the stream's pot has free (not spent, not held), as the lock read it."""
+        return next((p.available for p in self.budget.pots if p.stream_id == self.stream.id), 0)
+
+
+async def lock_own_allocation(
     session: AsyncSession, caller: Caller, *, allocation_id: uuid.UUID, action: str
-) -> tuple[Allocation, FundingStream, LockedBudget]:
-    """An allocation of the caller's stream, its stream and its budget, locked, the
-    allocation read after the lock. 404 outside reach; 403 for the budget's other agencies."""
+) -> LockedAllocation:
+    """An allocation of the caller's stream with its stream and budget, the budget locked and
+    the allocation read after the lock. 404 outside reach; 403 for the budget's other
+    agencies (`action` says what they may not do)."""
     row = (
         await session.execute(
             select(Allocation, FundingStream)
@@ -211,17 +231,12 @@ async def _own_allocation(
         session, budget_id=allocation.budget_id, within_reach_of=caller.agency_id
     )
     await session.refresh(allocation)
-    return allocation, stream, budget
+    return LockedAllocation(allocation, stream, budget)
 
 
-async def confirm_allocation(
-    session: AsyncSession, caller: Caller, *, allocation_id: uuid.UUID
-) -> AllocationView:
-    """Confirm an indicative allocation; only the agency whose stream it is may."""
-    require_scope(caller, "allocations:write")
-    allocation, stream, budget = await _own_allocation(
-        session, caller, allocation_id=allocation_id, action="confirm"
-    )
+async def confirm_locked(session: AsyncSession, locked: LockedAllocation) -> None:
+    """Confirm a locked indicative allocation: its money moves into the pot."""
+    allocation = locked.allocation
     if allocation.status == AllocationStatus.CONFIRMED:
         raise AlreadyConfirmed("This allocation is confirmed already; its money is in the pot.")
     if allocation.amount == 0:
@@ -229,34 +244,39 @@ async def confirm_allocation(
             "This allocation's award was withdrawn; there is nothing to confirm."
         )
     await _confirm_into_ledger(
-        session, allocation=allocation, stream=stream, currency=budget.currency
+        session, allocation=allocation, stream=locked.stream, currency=locked.budget.currency
     )
-    return await _refreshed_view(session, allocation)
 
 
-async def adjust_allocation(
+async def confirm_allocation(
+    session: AsyncSession, caller: Caller, *, allocation_id: uuid.UUID
+) -> AllocationView:
+    """Confirm an indicative allocation; only the agency whose stream it is may."""
+    require_scope(caller, "allocations:write")
+    locked = await lock_own_allocation(
+        session, caller, allocation_id=allocation_id, action="confirm"
+    )
+    await confirm_locked(session, locked)
+    return await _refreshed_view(session, locked.allocation)
+
+
+async def adjust_locked(
     session: AsyncSession,
-    caller: Caller,
+    locked: LockedAllocation,
     *,
-    allocation_id: uuid.UUID,
     amount: int,
     reason: str,
     adjustment_id: uuid.UUID | None = None,
 ) -> AdjustmentView:
-    """Bring an allocation of the caller's stream to `amount`, its award as amended (0 when
-    withdrawn): a top-up within the cap, or a take-back of at most what the pot has free."""
-    require_scope(caller, "allocations:write")
-    allocation, stream, budget = await _own_allocation(
-        session, caller, allocation_id=allocation_id, action="adjust"
-    )
+    """Bring a locked allocation to `amount`: a top-up within the cap, or a take-back of at
+    most what the pot has free; recorded as an adjustment (and a transfer, once confirmed)."""
+    allocation, stream = locked.allocation, locked.stream
     if amount == allocation.amount:
         raise NoChange(f"This allocation is {format_pence(amount)} already; nothing to change.")
     confirmed = allocation.status == AllocationStatus.CONFIRMED
     if not confirmed:
         _check_indicative_cap(stream, amount=amount)
-    # Free money in the stream's pot, as the lock read it (no pot yet: nothing is free).
-    free = {pot.stream_id: pot.available for pot in budget.pots}
-    available = free.get(stream.id, 0) if confirmed else None
+    available = locked.available() if confirmed else None
     plan = plan_adjustment(current=allocation.amount, target=amount, available=available)
     adjustment = AllocationAdjustment(
         id=adjustment_id or uuid.uuid4(),
@@ -273,7 +293,7 @@ async def adjust_allocation(
             session,
             allocation=allocation,
             stream=stream,
-            currency=budget.currency,
+            currency=locked.budget.currency,
             change=plan.applied,
             transfer_id=adjustment.transfer_id,
             code=ADJUSTMENT_CODE,
@@ -285,3 +305,23 @@ async def adjust_allocation(
     await session.flush()
     await session.refresh(adjustment)
     return view_of(AdjustmentView, adjustment)
+
+
+async def adjust_allocation(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    allocation_id: uuid.UUID,
+    amount: int,
+    reason: str,
+    adjustment_id: uuid.UUID | None = None,
+) -> AdjustmentView:
+    """Bring an allocation of the caller's stream to `amount`, its award as amended (0 when
+    withdrawn): a top-up within the cap, or a take-back of at most what the pot has free."""
+    require_scope(caller, "allocations:write")
+    locked = await lock_own_allocation(
+        session, caller, allocation_id=allocation_id, action="adjust"
+    )
+    return await adjust_locked(
+        session, locked, amount=amount, reason=reason, adjustment_id=adjustment_id
+    )
