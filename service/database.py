@@ -134,6 +134,11 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def driver_dsn(url: str) -> str:
+    """The same database as a plain postgresql:// URL, for asyncpg on its own (no SQLAlchemy)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An asyncpg engine for a plain or SQLAlchemy URL."""
     return create_async_engine(

@@ -19,8 +19,9 @@ from service.auth.keys import load_or_create_signing_key
 from service.budgets.endpoints import router as budgets_router
 from service.clock import utc_now
 from service.config import Settings, get_settings
-from service.database import make_engine, make_sessionmaker, plain_url
+from service.database import driver_dsn, make_engine, make_sessionmaker, plain_url
 from service.errors import COMMON_PROBLEMS, install_problem_handlers
+from service.events.hub import BudgetEvents
 from service.idempotency.purge import purge_answers
 from service.migrate import upgrade
 from service.ops.background import Job, running
@@ -132,8 +133,10 @@ def create_app(
             await asyncio.to_thread(upgrade, url)
         app.state.engine = make_engine(url, pool_size=config.db_pool_size)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        # Live updates: one listening connection per worker process (service/events).
+        app.state.budget_events = BudgetEvents(driver_dsn(url))
         try:
-            async with running(*_background_jobs(app, config)):
+            async with app.state.budget_events.running(), running(*_background_jobs(app, config)):
                 yield
         finally:
             await app.state.engine.dispose()  # after the jobs stopped: none still uses it

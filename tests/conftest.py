@@ -46,9 +46,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from service.auth.dependencies import VerifiedTokens
 from service.config import Settings
-from service.database import make_engine, make_sessionmaker
+from service.database import driver_dsn, make_engine, make_sessionmaker
+from service.events.hub import BudgetEvents
 from service.migrate import upgrade
 from tests.clock import MovableClock
+from tests.live import FAST, until_listening
 from tests.partners import PartnerFactory
 
 OWN_DATABASE = "own_database"
@@ -75,17 +77,12 @@ def _with_database(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def _dsn(url: str) -> str:
-    """asyncpg takes a plain URL; SQLAlchemy may have rendered a driver name into it."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @contextlib.asynccontextmanager
 async def cloned_database(server_url: str, template_url: str, prefix: str) -> AsyncIterator[str]:
     """A new database copied from the template, dropped (connections and all) afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     template = make_url(template_url).database
-    admin = await asyncpg.connect(_dsn(server_url))
+    admin = await asyncpg.connect(driver_dsn(server_url))
     try:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         try:
@@ -141,7 +138,7 @@ def server_url() -> Iterator[str]:
 async def template_url(server_url: str) -> AsyncIterator[str]:
     """A database migrated once, to clone; nothing connects to it after the migration."""
     name = f"onebudget_template_{os.getpid()}"
-    admin = await asyncpg.connect(_dsn(server_url))
+    admin = await asyncpg.connect(driver_dsn(server_url))
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = _with_database(server_url, name)
@@ -274,3 +271,20 @@ def clock(app: FastAPI) -> Iterator[MovableClock]:
         yield moved
     finally:
         app.state.clock = saved
+
+
+@pytest.fixture
+async def budget_events(app: FastAPI, database_url: str) -> AsyncIterator[BudgetEvents]:
+    """A hub listening on this test's own database, as the app's, for the test's length.
+
+    (The session's app listens on the shared database, where nothing ever commits.)
+    """
+    hub = BudgetEvents(driver_dsn(database_url), timing=FAST)
+    saved = app.state.budget_events
+    async with hub.running():
+        await until_listening(hub)
+        app.state.budget_events = hub
+        try:
+            yield hub
+        finally:
+            app.state.budget_events = saved

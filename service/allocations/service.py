@@ -22,6 +22,7 @@ from service.domain.errors import ForbiddenRole, NotFound
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import format_pence
 from service.domain.vocabulary import AllocationStatus
+from service.events.publish import budget_changed
 from service.ledger.clock import recorded_time
 from service.ledger.models import Account
 from service.ledger.repository import (
@@ -189,6 +190,8 @@ async def create_allocation(
         await ensure_accounts(
             session, budget_id=budget.id, stream_id=stream.id, currency=budget.currency
         )
+        # Indicative money moves nothing in the ledger, but the budget shows it.
+        await budget_changed(session, budget_id=budget.id)
     return await _refreshed_view(session, allocation)
 
 

@@ -18,6 +18,7 @@ from service.budgets.repository import find_budget
 from service.budgets.schemas import BudgetIn, BudgetPatch
 from service.domain.errors import NotFound
 from service.domain.vocabulary import Deployment
+from service.events.publish import budget_changed
 from service.ledger.models import Account, Transfer
 from service.ledger.repository import counters_as_of, current_counters
 from service.policy import (
@@ -153,6 +154,7 @@ async def update_budget(
     budget.deployment = changes.deployment
     budget.version += 1
     await session.flush()
+    await budget_changed(session, budget_id=budget.id)
     return (await _views(session, [budget]))[0]
 
 
@@ -170,6 +172,7 @@ async def add_funder(
         .values(budget_id=budget_id, agency_id=agency_id)
         .on_conflict_do_nothing()
     )
+    await budget_changed(session, budget_id=budget_id)
     funder = await session.get(BudgetFunder, (budget_id, agency_id))
     assert funder is not None
     return view_of(FunderView, funder)

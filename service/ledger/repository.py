@@ -23,6 +23,7 @@ from service.budgets.repository import find_budget
 from service.domain.errors import DomainError
 from service.domain.ledger import AccountKind, Counters, TransferKind, TransferSpec, batch_effects
 from service.domain.vocabulary import Category, Unspent
+from service.events.publish import NOTIFY_COLUMN
 from service.ledger.clock import recorded_time
 from service.ledger.models import Account, Transfer
 from service.policy import budget_in_reach
@@ -267,15 +268,19 @@ _BATCH_CTES = """
         WHERE a.id = d.id AND a.budget_id = :budget_id
         RETURNING 1
     )"""
+# Every batch also announces its budget's change (delivered on commit): money never moves
+# without it, and it costs no round trip of its own.
 _BATCH_COUNTS = (
-    "(SELECT count(*) FROM moved) AS transfers, (SELECT count(*) FROM counted) AS accounts"
+    "(SELECT count(*) FROM moved) AS transfers, (SELECT count(*) FROM counted) AS accounts,"
+    f" {NOTIFY_COLUMN}"
 )
 
 
 def batch_statement(ctes: str = "", returning: str = "") -> Statement:
     """POST_BATCH with the caller's own CTEs in the same statement: one round trip, one fate.
 
-    Build it once per use (module level).
+    Build it once per use (module level). Every batch statement announces its budget's
+    change (service.events.publish), so no money-moving path can forget to.
     """
     prefix = f"{ctes}," if ctes else ""
     extra = f", {returning}" if returning else ""

@@ -21,6 +21,7 @@ from service.clock import Clock, utc_now
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import FundingLine, SplitLine, StreamFunds, split_spend
 from service.domain.vocabulary import Approval, Category, SpendKind, SpendStatus
+from service.events.publish import budget_changed
 from service.idempotency.store import Keeper
 from service.ledger.clock import recorded_time
 from service.ledger.repository import LockedBudget, lock_budget
@@ -334,6 +335,9 @@ async def decide(
             spend.status = SpendStatus.POSTED
     spend.version += 1
     await session.flush()
+    # A decision changes the budget's approvals even when no money moves (a partial approval,
+    # an approved commitment); where money moved too, PostgreSQL sends the two as one.
+    await budget_changed(session, budget_id=budget.id)
     return spend_view(spend, lines)
 
 
