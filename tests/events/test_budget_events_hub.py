@@ -119,13 +119,13 @@ async def test_stopping_ends_every_subscription_and_closes_the_connection(
         async with hub.running():
             pid = await until_listening(hub)
             assert await _backends(database) == {pid}
+        async with asyncio.timeout(WAIT_SECONDS):
+            while await _backends(database):
+                await asyncio.sleep(0.02)
         # What it told the subscriber: nothing was seen before it first listened. Then the end.
         async with asyncio.timeout(WAIT_SECONDS):
             told = [signal async for signal in signals]
         assert told == [BudgetSignal(budget_id, gap=True)]
-    async with asyncio.timeout(WAIT_SECONDS):
-        while await _backends(database):
-            await asyncio.sleep(0.02)
         async with hub.subscribe(budget_id) as late:
             assert [signal async for signal in late] == []
 
