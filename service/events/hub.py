@@ -116,6 +116,7 @@ class BudgetEvents:
         self._timing = timing or Timing()
         self._subscriptions: dict[uuid.UUID, set[Subscription]] = {}
         self._connection: asyncpg.Connection | None = None
+        self._failures = 0  # attempts in a row that did not get to listen
         self._stopped = False
 
     @property
@@ -172,22 +173,24 @@ class BudgetEvents:
         self._fan_out(budget_id, gap=False)
 
     async def _listen_forever(self) -> None:
-        """Connect, LISTEN, watch; after any loss, wait a while and do it all again."""
-        failures = 0
+        """Connect, LISTEN, watch; after any loss, wait a while and do it all again.
+
+        The wait grows with each attempt in a row that did not get to listen.
+        """
+        self._failures = 0
         while True:
             try:
                 await self._listen_once()
-                failures = 1  # it had been listening: retry soon, but not in a tight loop
             except Exception as error:
-                failures += 1
                 if connection_gone(error) or isinstance(error, TimeoutError):
                     log.warning(
                         "budget events: cannot reach the database; trying again",
-                        extra={"attempt": failures},
+                        extra={"attempt": self._failures + 1},
                     )
                 else:
                     log_unexpected("budget events: listening failed; trying again", error)
-            await asyncio.sleep(self._timing.retry_delay(failures))
+            self._failures += 1
+            await asyncio.sleep(self._timing.retry_delay(self._failures))
 
     async def _listen_once(self) -> None:
         """One connection's life: returns when it is lost, raises if it could not be made."""
@@ -200,7 +203,7 @@ class BudgetEvents:
         connection.add_termination_listener(lambda _connection: lost.set())
         try:
             await connection.add_listener(CHANNEL, self._on_notification)
-            self._connection = connection
+            self._connection, self._failures = connection, 0
             # Whatever committed while nobody listened was announced to no one.
             for budget_id in list(self._subscriptions):
                 self._fan_out(budget_id, gap=True)
@@ -223,7 +226,8 @@ class BudgetEvents:
             try:
                 await connection.fetchval("SELECT 1", timeout=self._timing.ping_timeout_seconds)
             except Exception as error:
-                if not (connection_gone(error) or isinstance(error, TimeoutError)):
+                dead = connection.is_closed() or connection_gone(error)
+                if not (dead or isinstance(error, TimeoutError)):
                     raise
                 return
 
