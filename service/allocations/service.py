@@ -301,6 +301,9 @@ async def adjust_locked(
             transfer_id=adjustment.transfer_id,
             code=ADJUSTMENT_CODE,
         )
+    else:
+        # No money moves (indicative, or nothing free to take back), but the budget shows it.
+        await budget_changed(session, budget_id=allocation.budget_id)
     allocation.amount = adjustment.amount_after
     if (when := recorded_time(session)) is not None:
         adjustment.created_at = when

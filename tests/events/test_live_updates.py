@@ -178,9 +178,16 @@ async def test_every_kind_of_change_to_a_budget_is_announced(
             made.update(await _ok(council.post(allocations, indicative), 201))
 
         await announces("allocation made (indicative)", allocate_indicative)
-        confirm = "/v1/allocations/{id}/confirm"
+        adjust = f"/v1/allocations/{made['id']}/adjustments"
         await announces(
-            "allocation confirmed", lambda: _ok(council.post(confirm.format(id=made["id"])))
+            "allocation adjusted (indicative)",
+            lambda: _ok(council.post(adjust, {"amount": 6_000, "reason": "Amended"}), 201),
+        )
+        confirm = f"/v1/allocations/{made['id']}/confirm"
+        await announces("allocation confirmed", lambda: _ok(council.post(confirm)))
+        await announces(
+            "allocation adjusted (money moves)",
+            lambda: _ok(council.post(adjust, {"amount": 5_500, "reason": "Amended"}), 201),
         )
         await announces(
             "allocation made (confirmed)", lambda: allocate(council, world.budget_id, stream, 10)
