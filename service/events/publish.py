@@ -3,8 +3,8 @@
 Every money movement goes through one statement (service.ledger.repository's batch), which
 carries NOTIFY_COLUMN: the spend's hot path pays no extra round trip for it. The few
 changes that move no money (a budget updated, a funder added, an indicative allocation or
-its adjustment, an approval) call budget_changed(). PostgreSQL sends one notification per transaction for
-the same channel and payload, however often it was asked.
+its adjustment, an approval) call budget_changed(). PostgreSQL sends one notification per
+transaction for the same channel and payload, however often it was asked.
 
 The payload is the budget id and nothing else: no amount, no person, no agency. A
 listener re-reads the budget through the service, with its own caller's reach.
