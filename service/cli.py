@@ -36,6 +36,7 @@ _FIND_AGENCIES = (
     "find agency ids with `onebudget agencies list`, or add one with `onebudget agencies add`"
 )
 _FIND_CLIENTS = "find client ids with `onebudget clients list`"
+_LOOPBACK = "use --host 127.0.0.1 (the default), or an address of this machine"
 _NAME_RULE = 'give --name 1 to 200 characters, e.g. --name "Northshire ICB"'
 # SQLSTATE classes of a failed connection: connection exception, invalid authorization,
 # invalid catalog name (no such database).
@@ -350,6 +351,39 @@ def _openapi(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _sandbox_up(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.sandbox.faults import FaultError
+    from adapters.sandbox.options import SandboxOptions
+    from adapters.sandbox.runner import serve_until_stopped
+
+    options = SandboxOptions(
+        host=args.host, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret
+    )
+    try:
+        asyncio.run(
+            serve_until_stopped(
+                faults=dict(args.fault), seed=args.seed, options=options, out=sys.stdout
+            )
+        )
+    except FaultError as exc:
+        raise CommandError(str(exc), "see the fault names in docs/agencies.md") from None
+    except OSError as exc:
+        raise CommandError(
+            f"the sandboxes cannot listen on {args.host}: {exc}", _LOOPBACK
+        ) from None
+    return 0
+
+
+def _fault(text: str) -> tuple[str, float]:
+    """A --fault value, [KIND:]NAME=RATE (an argparse type)."""
+    from adapters.sandbox.faults import FaultError, parse_fault
+
+    try:
+        return parse_fault(text)
+    except FaultError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _seconds(text: str) -> int:
     """A whole number of seconds, 0 or more (an argparse type)."""
     try:
@@ -400,6 +434,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (default: one per core, here %(default)s)",
     )
     serve.set_defaults(run=_serve)
+
+    sandbox = commands.add_parser("sandbox", help="sandbox agencies to develop adapters against")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox", required=True)
+    sandbox_up = sandbox_commands.add_parser(
+        "up",
+        help="serve the five sandbox agencies until Ctrl-C",
+        description="Serve the five sandbox agencies (council, housing, employment, equipment, "
+        "health), each on a free local port, and print one JSON line each: "
+        '{"name", "kind", "url"}. Their formats, credentials and controls are in '
+        "docs/agencies.md. Ctrl-C stops them.",
+    )
+    sandbox_up.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="[KIND:]NAME=RATE",
+        help="inject a fault at a rate from 0 to 1, in every sandbox that has it or in one "
+        "(e.g. --fault latency=0.2 --fault council:expired_token=0.5); repeatable. Names: "
+        "latency, timeout, server_error, rate_limit, drop_connection, duplicate, out_of_order, "
+        "malformed, expired_token (council), bad_signature (equipment)",
+    )
+    sandbox_up.add_argument(
+        "--seed", type=int, default=0, help="seeds the fault dice (default: %(default)s)"
+    )
+    sandbox_up.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
+    sandbox_up.add_argument("--webhook-url", help="where the equipment service pushes webhooks")
+    sandbox_up.add_argument(
+        "--webhook-secret",
+        help="the whsec_… secret to sign them with (default: a new one, shown by the "
+        "equipment sandbox's GET /_sandbox/deliveries)",
+    )
+    sandbox_up.set_defaults(run=_sandbox_up)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", help="apply pending migrations").set_defaults(run=_db_upgrade)
