@@ -38,8 +38,12 @@ class Sandbox(ABC, Generic[R]):
 
     def __init__(self, *, options: SandboxOptions) -> None:
         self.options = options
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the seed: its records only, no reports, faults off, the dice re-seeded."""
         self.faults = Faults(
-            names=self.fault_names, rng=random.Random(f"{options.seed}:{self.kind}")
+            names=self.fault_names, rng=random.Random(f"{self.options.seed}:{self.kind}")
         )
         self.store: AwardStore[R] = AwardStore()
         self.inbox = Inbox(prefix=self.receipt_prefix)
@@ -149,5 +153,5 @@ class Sandbox(ABC, Generic[R]):
         app.include_router(control_router(self))
         self.routes(app)
         return FaultMiddleware(
-            app, faults=self.faults, options=self.options, error_body=self.error_body
+            app, faults=lambda: self.faults, options=self.options, error_body=self.error_body
         )

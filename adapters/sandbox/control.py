@@ -1,7 +1,7 @@
 """The /_sandbox routes every sandbox has: faults, the awards' truth, changing awards,
 and the reports received. No auth and no faults: they are for tests and people trying it."""
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, HTTPException
@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ResetIn(_Body):
+    """A new seed for the fault dice (default: keep the seed)."""
+
+    seed: int | None = None
 
 
 class AmendIn(_Body):
@@ -56,6 +62,8 @@ def _json(award: AwardSummary) -> dict[str, Any]:
 
 def control_router(sandbox: "Sandbox[Any]") -> APIRouter:
     """The control routes, bound to one sandbox."""
+    # Every route is async: FastAPI would run a plain def in a worker thread, while the
+    # sandbox's state belongs to the event loop (and the equipment service starts tasks).
     router = APIRouter(prefix="/_sandbox")
 
     def change(work: Any, *args: Any) -> dict[str, Any]:
@@ -71,7 +79,7 @@ def control_router(sandbox: "Sandbox[Any]") -> APIRouter:
         return _json(award)
 
     @router.get("")
-    def describe() -> dict[str, Any]:
+    async def describe() -> dict[str, Any]:
         """What this sandbox is, how to call it, and its faults."""
         return {
             "name": sandbox.name,
@@ -81,13 +89,21 @@ def control_router(sandbox: "Sandbox[Any]") -> APIRouter:
             "seed": sandbox.options.seed,
         }
 
+    @router.post("/reset")
+    async def reset(body: ResetIn | None = None) -> dict[str, Any]:
+        """Back to the seeded records, no reports, every fault off, the dice re-seeded."""
+        if body is not None and body.seed is not None:
+            sandbox.options = replace(sandbox.options, seed=body.seed)
+        sandbox.reset()
+        return await describe()
+
     @router.get("/faults")
-    def get_faults() -> dict[str, float]:
+    async def get_faults() -> dict[str, float]:
         """Every fault this sandbox has, with its rate."""
         return sandbox.faults.rates
 
     @router.post("/faults")
-    def set_faults(rates: dict[str, float]) -> dict[str, float]:
+    async def set_faults(rates: dict[str, float]) -> dict[str, float]:
         """Change some rates (0 switches a fault off); answers them all."""
         try:
             sandbox.faults.set(rates)
@@ -96,12 +112,12 @@ def control_router(sandbox: "Sandbox[Any]") -> APIRouter:
         return sandbox.faults.rates
 
     @router.get("/awards")
-    def awards() -> dict[str, list[dict[str, Any]]]:
+    async def awards() -> dict[str, list[dict[str, Any]]]:
         """Every award as it stands now: what an adapter should end up with."""
         return {"items": [_json(award) for award in sandbox.awards()]}
 
     @router.post("/awards", status_code=201)
-    def add_awards(body: NewAwardsIn) -> dict[str, list[dict[str, Any]]]:
+    async def add_awards(body: NewAwardsIn) -> dict[str, list[dict[str, Any]]]:
         """Make new awards, as the agency would."""
         new = [NewAward(a.person_ref, a.amount, a.status == "confirmed") for a in body.awards]
         try:
@@ -111,17 +127,17 @@ def control_router(sandbox: "Sandbox[Any]") -> APIRouter:
         return {"items": [_json(award) for award in made]}
 
     @router.post("/awards/{reference}/amend")
-    def amend(reference: str, body: AmendIn) -> dict[str, Any]:
+    async def amend(reference: str, body: AmendIn) -> dict[str, Any]:
         """Vary an award to a new amount (a new version)."""
         return change(sandbox.amend, reference, body.amount)
 
     @router.post("/awards/{reference}/withdraw")
-    def withdraw(reference: str, body: WithdrawIn | None = None) -> dict[str, Any]:
+    async def withdraw(reference: str, body: WithdrawIn | None = None) -> dict[str, Any]:
         """Withdraw an award (a new version)."""
         return change(sandbox.withdraw, reference, (body or WithdrawIn()).reason)
 
     @router.get("/received")
-    def received() -> dict[str, list[dict[str, Any]]]:
+    async def received() -> dict[str, list[dict[str, Any]]]:
         """Every report received, once per delivery id, with how often it was delivered."""
         return {"items": [item.as_json() for item in sandbox.inbox.all()]}
 

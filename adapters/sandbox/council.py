@@ -26,7 +26,6 @@ from adapters.sandbox.base import Sandbox
 from adapters.sandbox.faults import COMMON_FAULTS, EXPIRED_TOKEN
 from adapters.sandbox.inbox import Report, ReportLine
 from adapters.sandbox.money import parse_pounds, pounds
-from adapters.sandbox.options import SandboxOptions
 from adapters.sandbox.people import AMIRA, DANIEL, GRACE, MARGARET, PETER, person
 from adapters.sandbox.store import AwardStatus, NewAward, Versioned
 from adapters.sandbox.wire import Refusal, after_from, cursor_for, page_size, utc_iso
@@ -182,9 +181,10 @@ class CouncilSandbox(Sandbox[Agreement]):
     receipt_prefix = "DPR"
     fault_names = COMMON_FAULTS + (EXPIRED_TOKEN,)
 
-    def __init__(self, *, options: SandboxOptions) -> None:
+    def reset(self) -> None:
+        """Back to the seed; every token forgotten."""
         self.tokens: dict[str, float] = {}  # access token -> monotonic expiry
-        super().__init__(options=options)
+        super().reset()
 
     def seed(self) -> Iterable[Agreement]:
         """Three demo people's care packages and two strangers'."""

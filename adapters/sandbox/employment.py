@@ -88,6 +88,16 @@ class Award:
     instalments: tuple[Instalment, ...]
     refused: tuple[tuple[str, str], ...] = ()  # (element, reason)
     withdrawn_reason: str | None = None
+    was_awarded: bool = False  # for a withdrawn award: whether it was paying before
+
+    @property
+    def paying(self) -> bool:
+        """Whether instalments fall due: not while provisional (nor if withdrawn then)."""
+        return self.status == "awarded" or (self.status == "withdrawn" and self.was_awarded)
+
+    def paid(self, instalment: Instalment) -> bool:
+        """Whether an instalment has been paid (as of today)."""
+        return self.paying and instalment.due < date.today()
 
     @property
     def total(self) -> int:
@@ -197,8 +207,8 @@ class EmploymentSandbox(Sandbox[Award]):
             replace(e, atw_pays=s) for e, s in zip(record.elements, shares, strict=True)
         )
         today = date.today()
-        paid = [i for i in record.instalments if i.due < today]
-        unpaid = [i for i in record.instalments if i.due >= today]
+        paid = [i for i in record.instalments if record.paid(i)]
+        unpaid = [i for i in record.instalments if not record.paid(i)]
         rest = amount - sum(i.amount for i in paid)
         if unpaid and rest >= 0:
             instalments = paid + [
@@ -214,7 +224,12 @@ class EmploymentSandbox(Sandbox[Award]):
 
     def withdrawn(self, record: Award, reason: str) -> Award:
         """Withdrawn: the instalments not yet paid are cancelled."""
-        return replace(record, status="withdrawn", withdrawn_reason=reason)
+        return replace(
+            record,
+            status="withdrawn",
+            withdrawn_reason=reason,
+            was_awarded=record.status == "awarded",
+        )
 
     def created(self, award: NewAward, serial: int) -> Award:
         """A support worker award of the amount."""
@@ -245,7 +260,7 @@ class EmploymentSandbox(Sandbox[Award]):
 
     def _instalment_status(self, award: Award, instalment: Instalment) -> str:
         """paid, scheduled, provisional or cancelled, as of today."""
-        if instalment.due < date.today() and award.status != "provisional":
+        if award.paid(instalment):
             return "paid"
         return {"awarded": "scheduled", "provisional": "provisional"}.get(award.status, "cancelled")
 

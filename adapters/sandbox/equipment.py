@@ -242,22 +242,37 @@ class EquipmentSandbox(Sandbox[Loan]):
     fault_names = COMMON_FAULTS + (BAD_SIGNATURE,)
 
     def __init__(self, *, options: SandboxOptions) -> None:
-        self.events: list[Event] = []
-        self.subscription: Subscription | None = None
-        self.attempts: list[dict[str, Any]] = []
         self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._sending = asyncio.Semaphore(4)  # deliveries in flight at once
         super().__init__(options=options)
+
+    def reset(self) -> None:
+        """Back to the seed: its events only, deliveries stopped, the start's subscription."""
+        for task in self._tasks:
+            task.cancel()
+        self.events: list[Event] = []
+        self.attempts: list[dict[str, Any]] = []
+        self.subscription: Subscription | None = None
+        super().reset()
         self.store.listen(self._record_event)
-        # Events of the seed, made by the store before we listened.
+        # Events of the seed, stored before we listened.
         for versions in self.store.history.values():
             self.events += [self._event(entry) for entry in versions]
         self.events.sort(key=lambda event: event.sequence)
-        if options.webhook_url:
+        if self.options.webhook_url:
             self.subscription = Subscription(
-                url=options.webhook_url, secret=options.webhook_secret or new_secret(), replay=True
+                url=self.options.webhook_url,
+                secret=self.options.webhook_secret or new_secret(),
+                replay=True,
             )
+            self._replay()
+
+    def _replay(self) -> None:
+        """Push every event so far (once serving)."""
+        if self._client is not None:
+            for event in self.events:
+                self._push(event)
 
     def seed(self) -> Iterable[Loan]:
         """The demo people's equipment and two strangers'."""
@@ -332,8 +347,18 @@ class EquipmentSandbox(Sandbox[Loan]):
             self._push(event)
 
     def _push(self, event: Event) -> None:
-        """Deliver an event in the background."""
-        task = asyncio.create_task(self._deliver(event, self.subscription))
+        """Deliver an event in the background; its faults are rolled now, in event order."""
+        held = self.faults.fires(OUT_OF_ORDER)
+        malformed = self.faults.fires(MALFORMED)
+        body = json.dumps(
+            event.payload(malformed=malformed, corruption=self.faults.pick(3) if malformed else 0)
+        )
+        copies = 2 if self.faults.fires(DUPLICATE) else 1
+        task = asyncio.create_task(
+            self._deliver(
+                event, body, self.subscription, held=held, malformed=malformed, copies=copies
+            )
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -350,15 +375,21 @@ class EquipmentSandbox(Sandbox[Loan]):
             }
         )
 
-    async def _deliver(self, event: Event, subscription: Subscription | None) -> None:
-        """POST one event until a 2xx, with the same webhook-id each time (retries back off)."""
-        if subscription is None or self._client is None:
+    async def _deliver(
+        self,
+        event: Event,
+        body: str,
+        subscription: Subscription | None,
+        *,
+        held: bool,
+        malformed: bool,
+        copies: int,
+    ) -> None:
+        """POST one event until a 2xx (copies times), the same webhook-id on every retry."""
+        if subscription is None:
             return
-        if self.faults.fires(OUT_OF_ORDER):
+        if held:
             await asyncio.sleep(self.options.webhook_hold_seconds)  # later events overtake it
-        malformed = self.faults.fires(MALFORMED)
-        body = json.dumps(event.payload(malformed=malformed, corruption=self.faults.pick(3)))
-        copies = 2 if self.faults.fires(DUPLICATE) else 1
         waits = (0.0, *self.options.webhook_retry_seconds)
         for attempt, wait in enumerate(waits, start=1):
             await asyncio.sleep(wait)
@@ -425,8 +456,7 @@ class EquipmentSandbox(Sandbox[Loan]):
         """Open the webhook client; push everything to a subscription made at start."""
         self._client = httpx.AsyncClient(timeout=self.options.webhook_timeout_seconds)
         if self.subscription is not None:
-            for event in self.events:
-                self._push(event)
+            self._replay()
 
     async def stop(self) -> None:
         """Stop delivering."""
@@ -518,25 +548,24 @@ class EquipmentSandbox(Sandbox[Loan]):
         app.add_api_route("/v1/inbound-webhooks", self.inbound, methods=["POST"])
 
         @app.post("/_sandbox/subscribe")
-        def subscribe(body: Subscription) -> dict[str, str]:
+        async def subscribe(body: Subscription) -> dict[str, str]:
             """Push webhooks to url from now on (from the first event with replay)."""
             if self._client is None:
                 raise HTTPException(503, "the sandbox is not serving yet")
             self.subscription = body.model_copy(update={"secret": body.secret or new_secret()})
             if body.replay:
-                for event in self.events:
-                    self._push(event)
+                self._replay()
             assert self.subscription.secret is not None
             return {"url": self.subscription.url, "secret": self.subscription.secret}
 
         @app.delete("/_sandbox/subscribe", status_code=204)
-        def unsubscribe() -> Response:
+        async def unsubscribe() -> Response:
             """Push no more webhooks."""
             self.subscription = None
             return Response(status_code=204)
 
         @app.get("/_sandbox/deliveries")
-        def deliveries() -> dict[str, Any]:
+        async def deliveries() -> dict[str, Any]:
             """Every delivery attempt so far, and where webhooks go now."""
             subscription = self.subscription
             return {

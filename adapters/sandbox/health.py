@@ -37,7 +37,6 @@ from pydantic import ValidationError
 from adapters.sandbox.base import Sandbox
 from adapters.sandbox.inbox import Report, ReportLine
 from adapters.sandbox.money import as_decimal, from_decimal
-from adapters.sandbox.options import SandboxOptions
 from adapters.sandbox.people import AMIRA, MARGARET, PETER, TOMASZ, Person, person
 from adapters.sandbox.store import AwardStatus, NewAward, Versioned
 from adapters.sandbox.wire import Refusal, after_from, cursor_for, page_size, utc_iso
@@ -191,11 +190,12 @@ class HealthSandbox(Sandbox[PlanLine]):
     name = "NHS Riverside ICB personal health budgets (FHIR R4)"
     receipt_prefix = "INV"
 
-    def __init__(self, *, options: SandboxOptions) -> None:
+    def reset(self) -> None:
+        """Back to the seed: the seeded budgets only, no invoices."""
         self.started = datetime.now(UTC)
         self.budgets = dict(BUDGETS)
         self.invoices: list[dict[str, Any]] = []
-        super().__init__(options=options)
+        super().reset()
 
     def seed(self) -> Iterable[PlanLine]:
         """Two demo people's budgets and two strangers'."""

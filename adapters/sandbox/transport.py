@@ -50,7 +50,12 @@ class FaultMiddleware:
     """Inject the request faults of one sandbox."""
 
     def __init__(
-        self, app: ASGIApp, *, faults: Faults, options: SandboxOptions, error_body: ErrorBody
+        self,
+        app: ASGIApp,
+        *,
+        faults: Callable[[], Faults],  # the sandbox's current faults (a reset makes new ones)
+        options: SandboxOptions,
+        error_body: ErrorBody,
     ) -> None:
         self.app = app
         self.faults = faults
@@ -80,7 +85,7 @@ class FaultMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
-        faults = self.faults
+        faults = self.faults()
         if faults.fires(LATENCY):
             await asyncio.sleep(self.options.latency_seconds)
         if faults.fires(RATE_LIMIT):
