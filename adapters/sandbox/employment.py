@@ -348,7 +348,7 @@ class EmploymentSandbox(Sandbox[Award]):
     def _claim(self, body: bytes) -> Report:
         """A claim document as a report; ValueError saying what is wrong with it."""
         try:
-            root = fromstring(body)
+            root = fromstring(body, forbid_dtd=True)
         except (ET.ParseError, DefusedXmlException) as exc:
             raise ValueError(f"the claim is not well-formed XML: {exc}") from None
         if root.tag != _q("Claim"):

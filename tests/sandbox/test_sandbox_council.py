@@ -63,6 +63,10 @@ async def test_agreements_carry_the_award_after_the_contribution(council: Agency
         lines = sum(float(item["weekly_cost"]) for item in agreement["line_items"])
         assert round(lines, 2) == float(agreement["weekly_cost"])
     assert {a["status"] for a in agreements} == {"active", "proposed"}
+    one = await council.client.get(f"{AGREEMENTS}/SA-2026-000532", headers=await council.headers())
+    assert one.json() == daniel
+    missing = await council.client.get(f"{AGREEMENTS}/SA-0", headers=await council.headers())
+    assert missing.status_code == 404
     assert any(a["nhs_number"] is None for a in agreements)  # as in real returns
 
 

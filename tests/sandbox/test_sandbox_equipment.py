@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from tests.sandboxes import Agency, Receiver
+from tests.sandboxes import Agency, Receiver, eventually, serve
 
 SECRET = "whsec_" + base64.b64encode(b"a partner's webhook secret 32by").decode()
 EVENTS = "/v1/events"
@@ -196,3 +196,32 @@ async def test_a_signed_spend_webhook_is_recorded_once_per_webhook_id(equipment:
 
 async def test_the_event_list_needs_the_api_key(equipment: Agency) -> None:
     assert (await equipment.client.get(EVENTS)).status_code == 401
+
+
+async def test_a_subscription_made_at_start_gets_every_event(
+    webhooks: tuple[Receiver, str],
+) -> None:
+    receiver, url = webhooks
+    async with serve("equipment", webhook_url=url, webhook_secret=SECRET) as equipment:
+        await receiver.wait_for(lambda: len(receiver.requests) == 23)
+        assert all(_verified(request) for request in receiver.requests)
+        subscription = (await equipment.control("GET", "/deliveries"))["subscription"]
+        assert subscription == {"url": url, "secret": SECRET}
+
+
+async def test_a_receiver_that_answers_410_gets_no_more(
+    equipment: Agency, webhooks: tuple[Receiver, str]
+) -> None:
+    receiver, url = webhooks
+    receiver.statuses = [410]
+    await _subscribe(equipment, url)
+    await equipment.control("POST", "/awards/LN-2026-00047/withdraw")
+    await receiver.wait_for(lambda: len(receiver.requests) == 1)
+    await eventually(lambda: _unsubscribed(equipment))
+    await equipment.control("POST", "/awards/LN-2026-00048/withdraw")
+    assert len(receiver.requests) == 1
+    assert len(await _all_events(equipment)) == 25  # both still listed
+
+
+async def _unsubscribed(equipment: Agency) -> bool:
+    return (await equipment.control("GET", "/deliveries"))["subscription"] is None

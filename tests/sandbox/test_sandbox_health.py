@@ -71,6 +71,12 @@ async def test_plan_lines_page_completely_and_carry_the_award(health: Agency) ->
     assert all(item.account[0].reference == f"Account/{account.id}" for item in peter)
     (coverage,) = await _every(health, "Coverage", beneficiary="Patient/patient-rc-100764")
     assert coverage.type.coding[0].code == "CHC"
+    read = await health.client.get(
+        f"/fhir/ChargeItem/{peter[0].id}", headers=await health.headers()
+    )
+    assert ChargeItem.model_validate_json(read.content) == peter[0]
+    gone = await health.client.get("/fhir/ChargeItem/nothing", headers=await health.headers())
+    assert gone.status_code == 404 and gone.json()["resourceType"] == "OperationOutcome"
 
 
 async def test_last_updated_gives_only_what_changed(health: Agency) -> None:
