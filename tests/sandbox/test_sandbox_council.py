@@ -128,12 +128,18 @@ async def test_a_return_is_recorded_once_per_delivery_id(council: Agency) -> Non
     first = await council.client.post(RETURNS, json=_return("d-1"), headers=headers)
     again = await council.client.post(RETURNS, json=_return("d-1"), headers=headers)
     other = await council.client.post(RETURNS, json=_return("d-2"), headers=headers)
+    changed = _return("d-2")
+    changed["lines"][0]["amount"] = "1060.00"
+    assert (await council.client.post(RETURNS, json=changed, headers=headers)).status_code == 200
     received = await council.received()
     assert (first.status_code, first.json()["status"]) == (201, "accepted")
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
     assert again.json()["id"] == first.json()["id"]
     assert other.status_code == 201
-    assert [(r["delivery_id"], r["deliveries"]) for r in received] == [("d-1", 2), ("d-2", 1)]
+    assert [(r["delivery_id"], r["deliveries"], r["differing_copies"]) for r in received] == [
+        ("d-1", 2, 0),
+        ("d-2", 2, 1),  # a sender that reuses a delivery id for other content is found out
+    ]
     line = received[0]["lines"][0]
     assert (line["category"], line["date"], line["amount"]) == (
         "personal_assistant",

@@ -253,3 +253,13 @@ def test_fault_settings_are_kind_name_and_rate() -> None:
     for bad in ("latency", "latency=fast", "latency=1.5", "gremlins=0.1", "council:gremlins=0.1"):
         with pytest.raises(FaultError):
             parse_fault(bad)
+
+
+async def test_kept_alive_answers_do_not_wait_for_a_delayed_ack(council: Agency) -> None:
+    # Without TCP_NODELAY each answer on a reused connection waits ~40 ms (Nagle and the
+    # client's delayed ACK): a sync of 10,000 awards in pages would crawl.
+    await council.control("GET", "/awards")
+    started = time.monotonic()
+    for _ in range(10):
+        await council.control("GET", "/awards")
+    assert time.monotonic() - started < 0.3

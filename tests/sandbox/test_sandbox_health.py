@@ -165,4 +165,7 @@ async def test_an_invoice_it_cannot_use_is_refused_with_an_operation_outcome(
         answer = await health.client.post("/fhir/Invoice", json=body, headers=headers)
         assert answer.status_code == status, answer.text
         assert answer.json()["resourceType"] == "OperationOutcome"
+    other = {**headers, "if-none-exist": f"identifier={DELIVERY}|another"}
+    mismatch = await health.client.post("/fhir/Invoice", json=_invoice("i-6"), headers=other)
+    assert mismatch.status_code == 400
     assert await health.received() == []
