@@ -146,6 +146,7 @@ class Sandbox(ABC, Generic[R]):
         app = FastAPI(title=self.name, docs_url=None, redoc_url=None, openapi_url=None)
 
         async def refused(request: Request, exc: Exception) -> Response:
+            """A Refusal raised by a route, answered in the agency's style."""
             assert isinstance(exc, Refusal)
             return self.refusal(exc)
 

@@ -1,6 +1,7 @@
 """The /_sandbox routes every sandbox has: faults, the awards' truth, changing awards,
 and the reports received. No auth and no faults: they are for tests and people trying it."""
 
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 
 class _Body(BaseModel):
+    """A control body: unknown fields refused."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -57,6 +60,7 @@ class NewAwardsIn(_Body):
 
 
 def _json(award: AwardSummary) -> dict[str, Any]:
+    """An award summary as JSON."""
     return asdict(award)
 
 
@@ -66,10 +70,12 @@ def control_router(sandbox: "Sandbox[Any]") -> APIRouter:
     # sandbox's state belongs to the event loop (and the equipment service starts tasks).
     router = APIRouter(prefix="/_sandbox")
 
-    def change(work: Any, *args: Any) -> dict[str, Any]:
+    def change(
+        work: Callable[[str, Any], AwardSummary], reference: str, arg: Any
+    ) -> dict[str, Any]:
         """Run a change: 404 unknown award, 409 withdrawn already, 422 refused by the rules."""
         try:
-            award: AwardSummary = work(*args)
+            award = work(reference, arg)
         except UnknownAward as exc:
             raise HTTPException(404, str(exc)) from None
         except AlreadyWithdrawn as exc:

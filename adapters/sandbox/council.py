@@ -150,6 +150,8 @@ SEED = (
 
 
 class _Strict(BaseModel):
+    """A return body: unknown fields refused."""
+
     model_config = ConfigDict(extra="forbid")
 
 

@@ -474,6 +474,13 @@ class EquipmentSandbox(Sandbox[Loan]):
         if request.headers.get("authorization") != f"Bearer {API_KEY}":
             raise Refusal(401, "send the API key as a Bearer token", {"www-authenticate": "Bearer"})
 
+    def _previous_event(self, event: Event) -> Event | None:
+        """The event of the loan's version before this event's, if any."""
+        if event.version == 1:
+            return None
+        older = self.store.history[event.loan.reference][event.version - 2].sequence
+        return self.events[bisect.bisect_left(self.events, older, key=lambda e: e.sequence)]
+
     async def list_events(self, request: Request) -> JSONResponse:
         """Events after sequence `after`, oldest first: for a client that missed webhooks."""
         self._authorise(request)
@@ -481,19 +488,9 @@ class EquipmentSandbox(Sandbox[Loan]):
         limit = page_size(request.query_params.get("limit"), default=100, maximum=500)
         start = bisect.bisect_right(self.events, after, key=lambda event: event.sequence)
         page = self.events[start : start + limit]
-        by_id = {event.id: event for event in self.events}
-
-        def previous(event: Event) -> Event | None:
-            older = [
-                e
-                for e in self.events
-                if e.loan.reference == event.loan.reference and e.sequence < event.sequence
-            ]
-            return older[-1] if older else None
-
         items = []
-        for served in self.faults.serve(page, previous=previous):
-            event = by_id[served.item.id]
+        for served in self.faults.serve(page, previous=self._previous_event):
+            event = served.item
             body = event.payload(
                 malformed=served.malformed,
                 corruption=self.faults.pick(3) if served.malformed else 0,

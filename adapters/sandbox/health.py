@@ -185,6 +185,7 @@ def _money(pence: int) -> dict[str, Any]:
 
 
 def _meta(version: int, updated: datetime) -> dict[str, str]:
+    """Resource meta: its version and when it was made."""
     return {"versionId": str(version), "lastUpdated": utc_iso(updated)}
 
 
@@ -257,6 +258,7 @@ class HealthSandbox(Sandbox[PlanLine]):
     # Resources
 
     def _patient(self, who: Person) -> dict[str, Any]:
+        """A person as a Patient, by NHS number and person reference."""
         return _valid(
             Patient,
             {
@@ -272,6 +274,7 @@ class HealthSandbox(Sandbox[PlanLine]):
         )
 
     def _organization(self) -> dict[str, Any]:
+        """The ICB."""
         return _valid(
             Organization,
             {
@@ -283,6 +286,7 @@ class HealthSandbox(Sandbox[PlanLine]):
         )
 
     def _account(self, person_ref: str, budget: Budget) -> dict[str, Any]:
+        """A personal health budget as an Account owned by the ICB."""
         slug = _slug(person_ref)
         return _valid(
             Account,
@@ -306,6 +310,7 @@ class HealthSandbox(Sandbox[PlanLine]):
         )
 
     def _coverage(self, person_ref: str, budget: Budget) -> dict[str, Any]:
+        """The right that funds a budget, as a Coverage paid by the ICB."""
         slug = _slug(person_ref)
         return _valid(
             Coverage,
@@ -321,6 +326,7 @@ class HealthSandbox(Sandbox[PlanLine]):
         )
 
     def _care_plan(self, person_ref: str, budget: Budget) -> dict[str, Any]:
+        """The personalised care and support plan."""
         slug = _slug(person_ref)
         return _valid(
             CarePlan,
@@ -356,6 +362,7 @@ class HealthSandbox(Sandbox[PlanLine]):
         return resource
 
     def _validated_charge_item(self, entry: Versioned[PlanLine]) -> dict[str, Any]:
+        """A plan line version as a ChargeItem, validated."""
         line = entry.record
         slug = _slug(line.person_ref)
         return _valid(
@@ -484,6 +491,7 @@ class HealthSandbox(Sandbox[PlanLine]):
         return bundle
 
     def _authorise(self, request: Request) -> None:
+        """Refusal 401 without the Bearer token."""
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
             raise Refusal(401, "send the Bearer token", {"www-authenticate": "Bearer"})
 
