@@ -93,7 +93,10 @@ class RefusalsAsErrors(SchemaExtension):
 def invalid_input(error: ValidationError) -> InvalidInput:
     """Pydantic's refusal of an input, with GraphQL's field names."""
     problems = [
-        {"field": ".".join(to_camel_case(part) for part in p["field"].split(".")), "message": p["message"]}
+        {
+            "field": ".".join(to_camel_case(part) for part in p["field"].split(".")),
+            "message": p["message"],
+        }
         for p in field_errors(error.errors())
     ]
     return InvalidInput(

@@ -2,7 +2,7 @@
 call, so a page of fifty budgets costs the same few statements as a page of five."""
 
 import uuid
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+G = TypeVar("G", bound=Hashable)
 
 # (budget id, kind, first, after): one page of a budget's spends or commitments.
 SpendPageKey = tuple[uuid.UUID, SpendKind, int, str | None]
@@ -35,12 +36,15 @@ def _by_id(
     found: Mapping[uuid.UUID, V], keys: Sequence[uuid.UUID], what: str
 ) -> list[V | BaseException]:
     """The value for each key; NotFound (as REST's 404) for those not found or not reached."""
-    return [found[key] if key in found else NotFound(f"No {what} {key} is within your reach.") for key in keys]
+    return [
+        found[key] if key in found else NotFound(f"No {what} {key} is within your reach.")
+        for key in keys
+    ]
 
 
-def _grouped(keys: Sequence[K], group: Callable[[K], Hashable]) -> dict[Hashable, list[int]]:
+def _grouped(keys: Sequence[K], group: Callable[[K], G]) -> dict[G, list[int]]:
     """Key positions grouped, so keys that differ only in their owner share one query."""
-    groups: dict[Hashable, list[int]] = {}
+    groups: dict[G, list[int]] = {}
     for index, key in enumerate(keys):
         groups.setdefault(group(key), []).append(index)
     return groups
@@ -59,9 +63,7 @@ class Loaders:
         self.allocations = DataLoader[uuid.UUID, list[AllocationView]](self._allocations)
         self.awaiting = DataLoader[uuid.UUID, list[SpendView]](self._awaiting)
         self.spend_page = DataLoader[SpendPageKey, Slice[SpendView]](self._spend_pages)
-        self.transfer_page = DataLoader[TransferPageKey, Slice[TransferView]](
-            self._transfer_pages
-        )
+        self.transfer_page = DataLoader[TransferPageKey, Slice[TransferView]](self._transfer_pages)
 
     async def _budgets(self, keys: list[uuid.UUID]) -> list[BudgetView | BaseException]:
         found = await self.context.serve(get_budgets, budget_ids=keys)
@@ -114,5 +116,3 @@ class Loaders:
             for i, page in zip(positions, found, strict=True):
                 pages[i] = page
         return pages
-
-

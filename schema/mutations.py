@@ -477,7 +477,11 @@ class Mutation:
         context = info.context
         body = _validated(
             PersonIn,
-            {"reference": input.reference, "name": input.name, "date_of_birth": input.date_of_birth},
+            {
+                "reference": input.reference,
+                "name": input.name,
+                "date_of_birth": input.date_of_birth,
+            },
         )
 
         async def work(new_id: uuid.UUID) -> PersonView:

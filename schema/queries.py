@@ -30,7 +30,9 @@ from service.spends.service import get_spend
 from service.streams.service import get_stream, own_streams
 
 
-@strawberry.input(description="Which budgets of the caseload to list; leave a field out to skip it.")
+@strawberry.input(
+    description="Which budgets of the caseload to list; leave a field out to skip it."
+)
 class BudgetFilterInput:
     awaiting_approval: bool | None = strawberry.field(
         default=None, description="true: with a spend or commitment awaiting approval; false: none."

@@ -13,7 +13,8 @@ from schema.context import Context
 from schema.scalars import Money
 from service.agencies.models import Agency as AgencyRow
 from service.allocations.service import AllocationView
-from service.budgets.balances import StreamTotals, Totals as TotalsView
+from service.budgets.balances import StreamTotals
+from service.budgets.balances import Totals as TotalsView
 from service.budgets.service import (
     BudgetFilter,
     BudgetView,
@@ -181,7 +182,9 @@ class Line:
     @classmethod
     def of(cls, view: LineView) -> "Line":
         """The line of a service view."""
-        return cls(amount=Money(view.amount), reason=view.reason, approval=view.approval, _view=view)
+        return cls(
+            amount=Money(view.amount), reason=view.reason, approval=view.approval, _view=view
+        )
 
     @strawberry.field(description="The stream that pays.")
     async def stream(self, info: Ctx) -> Stream:
@@ -310,7 +313,9 @@ def outgoing(view: SpendView) -> Spend | Commitment:
     return Commitment.of(view) if view.kind is SpendKind.COMMITMENT else Spend.of(view)
 
 
-@strawberry.type(description="Money a stream puts into a budget; only confirmed money is spendable.")
+@strawberry.type(
+    description="Money a stream puts into a budget; only confirmed money is spendable."
+)
 class Allocation(Node):
     amount: Money
     status: AllocationStatus

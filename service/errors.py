@@ -258,7 +258,12 @@ def describe(error: "DomainError | Problem") -> Described:
         )
     spec = problem_spec(error)
     return Described(
-        spec.status, spec.slug, spec.title, error.detail, spec.extensions(error), spec.headers(error)
+        spec.status,
+        spec.slug,
+        spec.title,
+        error.detail,
+        spec.extensions(error),
+        spec.headers(error),
     )
 
 

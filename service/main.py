@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import FastAPI
 
 from schema.app import graphql_router
-
 from service.agencies.endpoints import router as agencies_router
 from service.allocations.endpoints import router as allocations_router
 from service.api.pagination import use_cursor_secret

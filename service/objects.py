@@ -6,7 +6,7 @@ id outside reach ends as NotFound exactly like one that names nothing.
 
 import uuid
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import CompoundSelect, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.agencies.models import Agency
@@ -18,9 +18,9 @@ from service.streams.models import FundingStream
 
 
 async def kind_of(session: AsyncSession, *, object_id: uuid.UUID) -> str | None:
-    """"budget", "person", "spend", "commitment", "reversal", "stream", "allocation",
+    """ "budget", "person", "spend", "commitment", "reversal", "stream", "allocation",
     "agency", or None when no object has this id."""
-    query = union_all(
+    query: CompoundSelect[tuple[str]] = union_all(
         select(literal("budget")).where(Budget.id == object_id),
         select(literal("person")).where(Person.id == object_id),
         select(Spend.kind).where(Spend.id == object_id),

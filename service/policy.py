@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.caller import Caller
@@ -67,7 +67,9 @@ def budget_in_reach(agency_id: AgencyRef) -> ColumnElement[bool]:
     return or_(Budget.lead_agency_id == agency_id, funds)
 
 
-def budgets_reached(budget_id: ColumnElement[uuid.UUID], agency_id: AgencyRef) -> ColumnElement[bool]:
+def budgets_reached(
+    budget_id: SQLColumnExpression[uuid.UUID], agency_id: AgencyRef
+) -> ColumnElement[bool]:
     """Rows of a budget (spends, transfers, allocations) whose budget the agency reaches."""
     return exists().where(Budget.id == budget_id, budget_in_reach(agency_id))
 

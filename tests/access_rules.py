@@ -18,6 +18,7 @@ from tests.graphql.client import Answer, as_partner
 from tests.partners import Partner
 from tests.world import World, commitment_body, created, make_stream, spend_body
 
+
 @dataclass
 class Cast:
     """The world plus an agency with no part in the budget."""
@@ -587,6 +588,3 @@ def graphql_outcome(answer: Answer) -> str:
         if extensions.get("code") == "NOT_FOUND" and kind == "not-found":
             return HIDDEN
     return str(answer.body)
-
-
-

@@ -238,9 +238,7 @@ async def paginate_each(
         .lateral("page")
     )
     entity = aliased(query.column_descriptions[0]["entity"], page)
-    found = await session.execute(
-        select(wanted.c.n, entity).select_from(wanted).join(page, true())
-    )
+    found = await session.execute(select(wanted.c.n, entity).select_from(wanted).join(page, true()))
     rows: list[list[M]] = [[] for _ in pages]
     for n, row in found:
         rows[n - 1].append(row)

@@ -17,9 +17,9 @@ from service.auth.dependencies import Authenticated, Verified
 from service.database import SessionDep
 from service.errors import Problem
 from service.idempotency.store import (
-    AlreadyAnswered,
     KEY_MAX_LENGTH,
     KEY_PATTERN,
+    AlreadyAnswered,
     IdempotentRequest,
     Keeper,
     StoredAnswer,

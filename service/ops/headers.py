@@ -1,10 +1,9 @@
 """Headers every answer carries: no MIME sniffing anywhere, no caching of personal data."""
 
-# Paths whose answers may hold personal data: REST's /v1 and GraphQL's /graphql.
-PRIVATE_PREFIXES = ("/v1/", "/graphql")
-
 from service.ops.middleware import ASGIApp, Message, Receive, Scope, Send
 
+# Paths whose answers may hold personal data: REST's /v1 and GraphQL's /graphql.
+PRIVATE_PREFIXES = ("/v1/", "/graphql")
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 _NO_STORE = (b"cache-control", b"no-store")
 

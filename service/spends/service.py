@@ -16,7 +16,6 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.pagination import Slice
-
 from service.auth.caller import Caller
 from service.budgets.repository import find_budget
 from service.clock import Clock, utc_now

@@ -18,7 +18,6 @@ from tests.partners import PartnerFactory
 from tests.world import created, make_world
 from tests.write_routes import WRITE_ROUTES
 
-
 CASES = [
     pytest.param(name, role, rule.outcome(role), id=f"{name} by {role}")
     for name, rule in RULES.items()

@@ -19,10 +19,14 @@ query Budget($id: ID!) {{
     totals {{ {MONEY} }}
     streams {{ stream {{ id name kind agency {{ id }} }} {MONEY} }}
     allocations {{ id amount status stream {{ id }} }}
-    spends(first: 50) {{ edges {{ cursor node {{ {SPEND} }} }} pageInfo {{ hasNextPage endCursor }} }}
+    spends(first: 50) {{
+      edges {{ cursor node {{ {SPEND} }} }} pageInfo {{ hasNextPage endCursor }}
+    }}
     commitments(first: 50) {{ edges {{ node {{ {COMMITMENT} }} }} }}
     awaitingApproval {{ __typename ... on Spend {{ id }} ... on Commitment {{ id }} }}
-    transfers(first: 50) {{ edges {{ node {{ id amount kind debitAccount creditAccount code stream {{ id }} }} }} }}
+    transfers(first: 50) {{
+      edges {{ node {{ id amount kind debitAccount creditAccount code stream {{ id }} }} }}
+    }}
     statement {{ currency totals {{ {MONEY} }} }}
   }}
 }}
@@ -50,7 +54,9 @@ mutation Allocate($input: AllocateInput!, $key: String!) {{
 """
 
 
-def spend_input(budget_id: str, amount: int, category: str = "PERSONAL_CARE", **extra: object) -> dict[str, object]:
+def spend_input(
+    budget_id: str, amount: int, category: str = "PERSONAL_CARE", **extra: object
+) -> dict[str, object]:
     """A valid RecordSpendInput (tests/world.py's spend_body, in GraphQL's names)."""
     return {
         "budgetId": budget_id,

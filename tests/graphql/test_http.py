@@ -20,7 +20,7 @@ from fastapi import FastAPI
 import schema.mutations
 from service.config import Settings
 from service.sql import ConnectionLost
-from tests.graphql.client import PATH, ask, as_partner
+from tests.graphql.client import PATH, as_partner, ask
 from tests.graphql.documents import spend_input
 from tests.partners import Partner, PartnerFactory
 from tests.world import make_world
@@ -122,7 +122,7 @@ async def test_middleware_sees_graphql(
     assert answer.response.headers["cache-control"] == "no-store"
     assert answer.response.headers["x-request-id"]
     [logged] = [r for r in caplog.records if getattr(r, "path", None) == PATH]
-    assert getattr(logged, "status") == 200
+    assert logged.status == 200
     huge = {"query": "{ viewer { clientId } }", "variables": {"pad": "x" * (1024 * 1024)}}
     too_large = await client.post(PATH, json=huge, headers=council.headers)
     assert too_large.status_code == 413

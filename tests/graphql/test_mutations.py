@@ -131,7 +131,9 @@ async def test_a_key_reused_for_other_input_or_elsewhere_is_refused(
     assert other.data["recordSpend"]["code"] == "unprocessable"
     # A key first used over REST cannot be replayed through GraphQL, nor the other way.
     rest_key = str(uuid.uuid4())
-    assert (await world.council.post(world.budget_path("/spends"), spend_body(1_000), key=rest_key)).status_code == 201
+    assert (
+        await world.council.post(world.budget_path("/spends"), spend_body(1_000), key=rest_key)
+    ).status_code == 201
     crossed = await as_partner(
         world.council, RECORD_SPEND, input=spend_input(world.budget_id, 1_000), key=rest_key
     )

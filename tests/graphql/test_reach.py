@@ -13,7 +13,7 @@ import pytest
 
 from service.auth.caller import SCOPES
 from tests.access_rules import OK, READS, ROLES, RULES, Cast, graphql_outcome
-from tests.graphql.client import ask, as_partner
+from tests.graphql.client import as_partner, ask
 from tests.partners import PartnerFactory
 from tests.world import make_world
 from tests.write_routes import WRITE_ROUTES
@@ -81,9 +81,7 @@ async def test_who_may_read(partners: PartnerFactory, name: str, role: str, outc
     assert graphql_outcome(answer) == outcome
 
 
-@pytest.mark.parametrize(
-    "name", [name for name, rule in RULES.items() if rule.graphql is not None]
-)
+@pytest.mark.parametrize("name", [name for name, rule in RULES.items() if rule.graphql is not None])
 async def test_a_missing_scope_is_forbidden_naming_it(partners: PartnerFactory, name: str) -> None:
     cast = await _cast(partners)
     rule = RULES[name]

@@ -18,9 +18,7 @@ async def _history(world: World) -> None:
         await created(await council.post(world.budget_path("/spends"), spend_body(amount)))
     await created(await council.post(world.budget_path("/commitments"), commitment_body(4_000)))
     await created(
-        await council.post(
-            world.budget_path("/spends"), spend_body(60_000, "housing_adaptation")
-        )
+        await council.post(world.budget_path("/spends"), spend_body(60_000, "housing_adaptation"))
     )
 
 
@@ -53,10 +51,16 @@ async def test_the_whole_budget_matches_rest(partners: PartnerFactory) -> None:
         (s["id"], s["amount"], s["status"]) for s in rest_spends
     ]
     assert [
-        [(line["stream"]["id"], line["amount"], line["reason"], line["approval"].lower()) for line in s["lines"]]
+        [
+            (line["stream"]["id"], line["amount"], line["reason"], line["approval"].lower())
+            for line in s["lines"]
+        ]
         for s in spends
     ] == [
-        [(line["stream_id"], line["amount"], line["reason"], line["approval"]) for line in s["lines"]]
+        [
+            (line["stream_id"], line["amount"], line["reason"], line["approval"])
+            for line in s["lines"]
+        ]
         for s in rest_spends
     ]
     commitments = [edge["node"] for edge in budget["commitments"]["edges"]]
@@ -148,7 +152,9 @@ async def test_the_caseload_filters(partners: PartnerFactory) -> None:
     assert await listed(availableBelow=2_500_000) == [other["id"]]
     assert await listed(awaitingApproval=True) == []
     await created(
-        await world.council.post(world.budget_path("/spends"), spend_body(60_000, "housing_adaptation"))
+        await world.council.post(
+            world.budget_path("/spends"), spend_body(60_000, "housing_adaptation")
+        )
     )
     assert await listed(awaitingApproval=True) == [world.budget_id]
     assert await listed(awaitingApproval=False) == [other["id"]]
@@ -176,7 +182,9 @@ async def test_people_and_streams(partners: PartnerFactory) -> None:
 async def test_node_finds_any_object_by_its_rest_id(partners: PartnerFactory) -> None:
     world = await make_world(partners)
     spend = await created(await world.council.post(world.budget_path("/spends"), spend_body(1_000)))
-    held = await created(await world.council.post(world.budget_path("/commitments"), commitment_body(1_000)))
+    held = await created(
+        await world.council.post(world.budget_path("/commitments"), commitment_body(1_000))
+    )
     query = "query($id: ID!) { node(id: $id) { __typename id } }"
     expected = {
         world.budget_id: "Budget",
