@@ -5,6 +5,7 @@
 SDL can be exported from the code alone (`onebudget graphql-schema`).
 """
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,10 @@ def build_schema(
 
 class GraphQLEndpoint(GraphQLRouter[Context, None]):
     """/graphql, failing a request on an unexpected error as a REST request would."""
+
+    def encode_json(self, data: object) -> str:
+        """Compact JSON, with text as written (£, not \\u00a3), as REST answers."""
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     async def process_result(
         self, request: Request, result: ExecutionResult

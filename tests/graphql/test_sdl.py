@@ -70,3 +70,17 @@ def test_the_names_front_ends_rely_on_are_there() -> None:
         "addFunder",
     ]:
         assert f"  {mutation}(" in text, mutation
+
+
+def test_the_docs_show_each_enum_mapping() -> None:
+    """docs/graphql.md lists every enum's values as the schema has them (REST's, upper-cased)."""
+    import re
+
+    from schema.enums import VOCABULARIES
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "graphql.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| (`.*`) \|$", docs, re.MULTILINE))
+    for vocabulary in VOCABULARIES:
+        shown = re.findall(r"`(\w+)`", rows.get(vocabulary.__name__, ""))
+        assert shown == [member.value.upper() for member in vocabulary], vocabulary.__name__
+        assert shown == [member.name for member in vocabulary]
