@@ -19,7 +19,6 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
-from schema import enums  # noqa: F401 - registers the vocabularies as GraphQL enums
 from schema.context import Context, graphql_context
 from schema.errors import RefusalsAsErrors, unexpected
 from schema.mutations import Mutation

@@ -16,6 +16,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext
 
+from schema.loaders import Loaders
 from service.auth.caller import Caller
 from service.auth.dependencies import current_caller, verified_caller
 from service.auth.service import AccessRevoked
@@ -40,8 +41,6 @@ class Context(BaseContext):
         settings: Settings,
         clock: Clock,
     ) -> None:
-        from schema.loaders import Loaders
-
         super().__init__()
         self.session = session
         self.settings = settings
@@ -82,8 +81,6 @@ class Context(BaseContext):
 
     def fresh_loaders(self) -> None:
         """Forget what was loaded: a mutation may have changed it."""
-        from schema.loaders import Loaders
-
         self.loaders = Loaders(self)
 
 

@@ -1,5 +1,9 @@
 """Vocabularies as GraphQL enums: each value is the REST value upper-cased (TRANSPORT is
-"transport", PENDING_APPROVAL is "pending_approval"), one to one, from the same Python enums."""
+"transport", PENDING_APPROVAL is "pending_approval"), one to one, from the same Python enums.
+
+Schema modules import the enums from here, never from service/: a type that named one
+before it was registered would get an enum without its description.
+"""
 
 import strawberry
 
@@ -30,3 +34,17 @@ VOCABULARIES = (
 )
 for _vocabulary in VOCABULARIES:
     strawberry.enum(_vocabulary, description=_vocabulary.__doc__)
+
+__all__ = [
+    "VOCABULARIES",
+    "AccountKind",
+    "AgencyKind",
+    "AllocationStatus",
+    "Approval",
+    "Category",
+    "Deployment",
+    "SpendStatus",
+    "StreamKind",
+    "TransferKind",
+    "Unspent",
+]

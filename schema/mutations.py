@@ -13,6 +13,7 @@ import strawberry
 from pydantic import BaseModel, ValidationError
 
 from schema.context import Context
+from schema.enums import AllocationStatus, Category, Deployment
 from schema.errors import invalid_input
 from schema.idempotency import once, once_kept
 from schema.results import InsufficientFunds, Refusal
@@ -33,7 +34,7 @@ from service.allocations.service import AllocationView, confirm_allocation, crea
 from service.budgets.schemas import BudgetIn, FunderIn
 from service.budgets.service import BudgetView, FunderView, add_funder, create_budget
 from service.domain.pooling import SplitLine
-from service.domain.vocabulary import AllocationStatus, Category, Deployment, SpendKind
+from service.domain.vocabulary import SpendKind
 from service.idempotency.store import Keeper
 from service.people.schemas import PersonIn
 from service.people.service import PersonView, create_person

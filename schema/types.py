@@ -10,6 +10,18 @@ from strawberry.types import Info
 
 from schema.connections import DEFAULT_FIRST, Connection, connection, page_size
 from schema.context import Context
+from schema.enums import (
+    AccountKind,
+    AgencyKind,
+    AllocationStatus,
+    Approval,
+    Category,
+    Deployment,
+    SpendStatus,
+    StreamKind,
+    TransferKind,
+    Unspent,
+)
 from schema.scalars import Money
 from service.agencies.models import Agency as AgencyRow
 from service.allocations.service import AllocationView
@@ -24,18 +36,7 @@ from service.budgets.service import (
     budgets_slice,
     statement,
 )
-from service.domain.ledger import AccountKind, TransferKind
-from service.domain.vocabulary import (
-    AgencyKind,
-    AllocationStatus,
-    Approval,
-    Category,
-    Deployment,
-    SpendKind,
-    SpendStatus,
-    StreamKind,
-    Unspent,
-)
+from service.domain.vocabulary import SpendKind
 from service.people.service import PersonView
 from service.spends.views import LineView, SpendView
 from service.streams.service import StreamView

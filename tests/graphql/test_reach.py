@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from service.auth.caller import SCOPES
+from service.auth.service import revoke_client
 from tests.access_rules import OK, READS, ROLES, RULES, Cast, graphql_outcome
 from tests.graphql.client import as_partner, ask
 from tests.partners import PartnerFactory
@@ -108,8 +109,6 @@ async def test_no_token_or_a_revoked_client_is_unauthenticated(partners: Partner
         answer = await ask(cast.world.council.client, query, variables, token=token)
         assert answer.codes and set(answer.codes) == {"UNAUTHENTICATED"}
         assert answer.body["data"] is None
-    from service.auth.service import revoke_client
-
     async with partners.app.state.sessionmaker() as session, session.begin():
         await revoke_client(session, cast.world.council.client_id)
     revoked = await as_partner(cast.world.council, query, **variables)
