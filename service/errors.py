@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.allocations.errors import AlreadyConfirmed, OverCap
+from service.allocations.errors import AllocationWithdrawn, AlreadyConfirmed, NoChange, OverCap
 from service.auth.service import AccessRevoked
 from service.domain.errors import (
     BadCursor,
@@ -213,6 +213,8 @@ PROBLEMS: dict[type[DomainError], ProblemSpec] = {
         lambda e: {"cap_amount": e.cap_amount, "allocated": e.allocated},
     ),
     AlreadyConfirmed: ProblemSpec(409, "already-confirmed", "Already confirmed"),
+    AllocationWithdrawn: ProblemSpec(409, "wrong-state", "Withdrawn"),
+    NoChange: ProblemSpec(409, "no-change", "No change"),
     OutsidePeriod: ProblemSpec(422, "outside-period", "Outside the budget's period"),
     ExpiryInPast: ProblemSpec(422, "expiry-in-past", "Expiry in the past"),
     NotAwaitingApproval: ProblemSpec(409, "wrong-state", "Not awaiting approval"),

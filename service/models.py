@@ -1,7 +1,7 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
 from service.agencies.models import Agency
-from service.allocations.models import Allocation
+from service.allocations.models import Allocation, AllocationAdjustment
 from service.auth.models import OAuthClient
 from service.budgets.models import Budget, BudgetFunder
 from service.idempotency.models import IdempotencyRecord
@@ -15,6 +15,7 @@ __all__ = [
     "Account",
     "Agency",
     "Allocation",
+    "AllocationAdjustment",
     "Base",
     "Budget",
     "BudgetFunder",

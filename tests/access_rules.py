@@ -155,6 +155,11 @@ async def confirm(cast: Cast, caller: Partner, allocation_id: str) -> httpx.Resp
     return await caller.post(f"/v1/allocations/{allocation_id}/confirm")
 
 
+async def adjust(cast: Cast, caller: Partner, allocation_id: str) -> httpx.Response:
+    body = {"amount": 2_000, "reason": "Award amended"}
+    return await caller.post(f"/v1/allocations/{allocation_id}/adjustments", body)
+
+
 async def spend(cast: Cast, caller: Partner, _: str) -> httpx.Response:
     return await caller.post(cast.world.budget_path("/spends"), spend_body(1_000))
 
@@ -386,6 +391,15 @@ RULES: dict[str, Rule] = {
         _indicative_care,
         confirm,
         _on("confirmAllocation"),
+        OK,
+        NO,
+        HIDDEN,
+    ),
+    "adjust the lead's allocation": Rule(
+        "POST /v1/allocations/{allocation_id}/adjustments",
+        _indicative_care,
+        adjust,
+        None,
         OK,
         NO,
         HIDDEN,

@@ -1,11 +1,12 @@
-"""Allocations: POST /v1/budgets/{id}/allocations and POST /v1/allocations/{id}/confirm."""
+"""Allocations: POST /v1/budgets/{id}/allocations, POST /v1/allocations/{id}/confirm and
+POST /v1/allocations/{id}/adjustments."""
 
 import uuid
 
 from fastapi import APIRouter, Response
 
-from service.allocations.schemas import AllocationIn, AllocationOut
-from service.allocations.service import confirm_allocation, create_allocation
+from service.allocations.schemas import AdjustmentIn, AdjustmentOut, AllocationIn, AllocationOut
+from service.allocations.service import adjust_allocation, confirm_allocation, create_allocation
 from service.auth.dependencies import AllocationsWrite
 from service.database import SessionDep
 from service.domain.vocabulary import AllocationStatus
@@ -57,3 +58,30 @@ async def post_confirm(
         return AllocationOut.model_validate(allocation)
 
     return await idempotency.answer(200, work)
+
+
+@router.post(
+    "/v1/allocations/{allocation_id}/adjustments", status_code=201, response_model=AdjustmentOut
+)
+async def post_adjustment(
+    allocation_id: uuid.UUID,
+    body: AdjustmentIn,
+    session: SessionDep,
+    caller: AllocationsWrite,
+    idempotency: IdempotentWrite,
+) -> Response:
+    """Bring an allocation of your stream to its amended award: a top-up (within the cap), or
+    a take-back of at most what the pot has free; the answer says what could not be taken."""
+
+    async def work(new_id: uuid.UUID) -> AdjustmentOut:
+        adjustment = await adjust_allocation(
+            session,
+            caller,
+            allocation_id=allocation_id,
+            amount=body.amount,
+            reason=body.reason,
+            adjustment_id=new_id,
+        )
+        return AdjustmentOut.model_validate(adjustment)
+
+    return await idempotency.answer(201, work)

@@ -14,3 +14,11 @@ class OverCap(DomainError):
 
 class AlreadyConfirmed(DomainError):
     """The allocation was confirmed before."""
+
+
+class AllocationWithdrawn(DomainError):
+    """The allocation's award was withdrawn: there is nothing left to confirm."""
+
+
+class NoChange(DomainError):
+    """The allocation already has the amount asked for."""

@@ -236,6 +236,13 @@ RECIPES: dict[str, Recipe] = {
     "POST /v1/allocations/{allocation_id}/confirm": Recipe(
         "allocations:write", _on("/v1/allocations/{id}/confirm"), setup=_indicative
     ),
+    "POST /v1/allocations/{allocation_id}/adjustments": Recipe(
+        "allocations:write",
+        _on("/v1/allocations/{id}/adjustments"),
+        lambda w, c: {"amount": 1_500, "reason": "Award amended"},
+        lambda w, c: {"amount": 500, "reason": "Award amended"},
+        _indicative,
+    ),
     SPENDS: Recipe(
         "spends:write",
         _on_budget("/spends"),

@@ -30,8 +30,15 @@ READ_CASES = [
     for name, read in READS.items()
     for role in ROLES
 ]
-# Writes GraphQL does not offer (front-ends change streams, people and budgets over REST).
-REST_ONLY = {"open a stream", "edit the lead's stream", "edit the person", "edit the budget"}
+# Writes GraphQL does not offer: front-ends change streams, people and budgets over REST,
+# and awards are adjusted by the funding agency's own system.
+REST_ONLY = {
+    "open a stream",
+    "edit the lead's stream",
+    "edit the person",
+    "edit the budget",
+    "adjust the lead's allocation",
+}
 
 
 async def _cast(partners: PartnerFactory) -> Cast:
