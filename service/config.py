@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     keep_alive_timeout_seconds: int = Field(default=5, gt=0, le=300)
     docs: bool = Field(default=True, description="serve /docs, /redoc and /openapi.json")
+    graphql_ide: bool = Field(
+        default=False,
+        description="serve GraphiQL at GET /graphql and answer introspection (on with --demo)",
+    )
     metrics: bool = Field(default=True, description="serve /metrics")
     metrics_token: SecretStr | None = Field(
         default=None, description="if set, /metrics needs Authorization: Bearer <token>"
