@@ -27,6 +27,7 @@ from schemathesis import graphql as schemathesis_graphql
 from schemathesis.generation.feedback import NO_FEEDBACK
 from schemathesis.graphql import nodes
 
+from service.api.fields import MAX_AMOUNT
 from service.config import Settings
 from tests.graphql.client import PATH
 from tests.partners import PartnerFactory
@@ -35,8 +36,17 @@ from tests.world import World, commitment_body, created, make_world, spend_body
 TOTAL_EXAMPLES = int(os.environ.get("ONEBUDGET_GRAPHQL_FUZZ_EXAMPLES", "300"))
 LEAST_PER_FIELD = 5
 
-# Any whole number, far past the largest amount and 64 bits: the scalar must refuse them.
-schemathesis_graphql.scalar("Money", st.integers().map(nodes.Int))
+# Any whole number, and often one at an edge: the largest amount and past it, past 32 and
+# 64 bits (the scalar must refuse what is too large before the database sees it).
+EDGES = [0, -1, MAX_AMOUNT, MAX_AMOUNT + 1, 2**31, 2**63, -(2**63) - 1, 10**30]
+schemathesis_graphql.scalar(
+    "Money", st.one_of(st.sampled_from(EDGES), st.integers()).map(nodes.Int)
+)
+# Int is only ever a page size (`first`): mostly ones the limits let through, so operations
+# reach the resolvers, and sometimes any 32-bit one.
+schemathesis_graphql.scalar(
+    "Int", st.one_of(st.integers(-1, 3), st.integers(-(2**31), 2**31 - 1)).map(nodes.Int)
+)
 
 
 def no_server_error(case: Any, headers: dict[str, str]) -> None:

@@ -39,7 +39,7 @@ from tests.graphql.subscriber import (
     signed_in,
     subscribe,
 )
-from tests.live import until_listening
+from tests.live import WAIT_SECONDS, until_listening
 from tests.partners import Partner, PartnerFactory
 from tests.world import World, created, make_world, spend_body
 
@@ -159,32 +159,58 @@ async def test_a_lost_listener_makes_the_subscriber_read_again(
         await until_listening(budget_events, other_than=killed)
 
 
-async def test_each_operation_of_a_connection_reads_in_its_own_session(
-    url: str, world: World, partners: PartnerFactory
+async def test_each_operation_of_a_connection_reads_in_its_own_context(
+    url: str, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Two subscriptions on one socket, updated at once: were they sharing one session, the
-    # second read would find it busy (asyncpg: another operation is in progress) or closed.
-    second = await created(
-        await world.council.post(
-            "/v1/budgets",
-            {
-                "person_id": world.person_id,
-                "currency": "GBP",
-                "deployment": "managed",
-                "starts_on": "2026-04-01",
-                "ends_on": "2027-03-31",
-            },
-        )
-    )
+    # Two subscriptions to one budget on one socket. The first one's first update waits for
+    # its spends while the second subscribes, reads, sends and ends its read: sharing one
+    # context, the first would then find its session gone.
+    read = schema.loaders.Loaders._spend_pages
+    waiting, go_on = asyncio.Event(), asyncio.Event()
+
+    async def held_the_first_time(self: schema.loaders.Loaders, keys: list[Any]) -> Any:
+        if not waiting.is_set():
+            waiting.set()
+            await go_on.wait()
+        return await read(self, keys)
+
+    monkeypatch.setattr(schema.loaders.Loaders, "_spend_pages", held_the_first_time)
     async with signed_in(url, world.council.token) as websocket:
-        for budget_id in (world.budget_id, second["id"]):
-            await subscribe(websocket, BUDGET_UPDATED, {"id": budget_id}, operation=budget_id)
-        firsts = [await received(websocket) for _ in range(2)]
-        assert {m["id"] for m in firsts} == {world.budget_id, second["id"]}
-        for _ in range(3):
-            await _spend(world, 100)
-            message = await received(websocket)
-            assert message["type"] == "next" and "errors" not in message["payload"], message
+        await subscribe(websocket, BUDGET_UPDATED, {"id": world.budget_id}, operation="held")
+        await asyncio.wait_for(waiting.wait(), WAIT_SECONDS)
+        await subscribe(websocket, BUDGET_UPDATED, {"id": world.budget_id}, operation="quick")
+        assert (await next_data(websocket, operation="quick"))["budgetUpdated"]["spends"]
+
+        go_on.set()
+
+        held = await next_data(websocket, operation="held")
+        assert held["budgetUpdated"]["spends"] == {"edges": []}
+
+
+async def test_a_waiting_subscription_holds_no_transaction(
+    url: str, world: World, database_url: str
+) -> None:
+    async with signed_in(url, world.council.token) as websocket:
+        await subscribe(websocket, BUDGET_UPDATED, {"id": world.budget_id})
+        await next_data(websocket)
+        await _spend(world, 100)
+        await next_data(websocket)
+
+        database = await asyncpg.connect(driver_dsn(database_url))
+        try:
+            # The last read's session may still be closing as its update arrives.
+            for _ in range(20):
+                open_transactions = await database.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+                )
+                if open_transactions == 0:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await database.close()
+
+    assert open_transactions == 0
 
 
 # The budget (read for the check, then for the first update), or a field (the first update's).
