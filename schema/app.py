@@ -49,7 +49,8 @@ class OneBudgetSchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Refusals are answers, not incidents; unexpected errors are logged (without personal
-        data) where they are answered: the app's ErrorBoundary, or schema.transactions."""
+        data) where they are answered: the app's ErrorBoundary, schema.transactions, or for a
+        subscription schema.errors.subscription_failure."""
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:

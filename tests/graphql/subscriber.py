@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from tests.live import WAIT_SECONDS
 
@@ -54,7 +55,8 @@ async def served(app: FastAPI) -> AsyncIterator[Served]:
 @contextlib.asynccontextmanager
 async def opened(url: str) -> AsyncIterator[ClientConnection]:
     """A websocket speaking graphql-transport-ws, not yet signed in."""
-    async with connect(url, subprotocols=[PROTOCOL], open_timeout=WAIT_SECONDS) as websocket:  # type: ignore[list-item]
+    protocols = [Subprotocol(PROTOCOL)]
+    async with connect(url, subprotocols=protocols, open_timeout=WAIT_SECONDS) as websocket:
         yield websocket
 
 

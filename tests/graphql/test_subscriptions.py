@@ -17,6 +17,8 @@ import asyncpg
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 import schema.live
 import schema.loaders
@@ -297,6 +299,12 @@ async def test_an_expired_token_or_a_revoked_client_closes_the_connection_with_4
     assert code == 4403 and said is not None and "revoked" in said, said
 
 
+async def test_the_older_protocol_is_not_served(url: str) -> None:
+    # subscriptions-transport-ws ("graphql-ws") would need a sign-in of its own.
+    async with connect(url, subprotocols=[Subprotocol("graphql-ws")]) as websocket:
+        assert await closed(websocket) == (4406, "Subprotocol not acceptable")
+
+
 async def test_subscribing_before_signing_in_closes_the_connection_with_4401(
     url: str, world: World
 ) -> None:
@@ -439,13 +447,14 @@ async def test_a_socket_runs_a_bounded_number_of_operations(
 
 
 async def test_a_stopping_hub_completes_the_subscriptions(
-    url: str, world: World, budget_events: BudgetEvents, app: FastAPI
+    url: str, world: World, budget_events: BudgetEvents, app: FastAPI, database_url: str
 ) -> None:
     async with signed_in(url, world.council.token) as websocket:
         await subscribe(websocket, BUDGET_UPDATED, {"id": world.budget_id})
         await next_data(websocket)
-        stopping = BudgetEvents(budget_events._dsn)
+        stopping = BudgetEvents(driver_dsn(database_url))
         async with stopping.running():
+            await until_listening(stopping)  # else its first LISTEN would bring a re-read
             app.state.budget_events = stopping
             await subscribe(websocket, BUDGET_UPDATED, {"id": world.budget_id}, operation="2")
             await next_data(websocket, operation="2")
