@@ -65,6 +65,24 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None, description="if set, /metrics needs Authorization: Bearer <token>"
     )
+    agency_credentials_file: Path | None = Field(
+        default=None,
+        description="JSON secrets file (mode 0600): {agency id: {name: value}}, for agency"
+        " connections made without --credentials",
+    )
+    agency_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="each call to an agency's system, at most"
+    )
+    agency_retry_attempts: int = Field(default=6, ge=1, le=50)
+    agency_retry_total_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="all attempts of one call to an agency"
+    )
+    agency_retry_wait_initial_seconds: float = Field(default=0.2, ge=0, le=60)
+    agency_retry_wait_max_seconds: float = Field(default=5.0, ge=0, le=600)
+    agency_page_size: int = Field(default=100, ge=1, le=500)
+    agency_push_batch: int = Field(
+        default=50, ge=1, le=1000, description="spend lines reported per call, at most"
+    )
 
     @property
     def token_issuer(self) -> str:
