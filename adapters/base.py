@@ -65,6 +65,7 @@ class AwardPage:
     items: list[AwardRecord | ParseFailure]
     next_cursor: str | None  # keep it: the next sync reads only what changed after it
     more: bool  # another page waits now
+    passed: tuple[str, ...] = ()  # references of records read whole that are no award (yet)
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,12 +184,16 @@ class HousingAdapter:
         if not rows or tuple(rows[0][: len(COLUMNS)]) != COLUMNS:
             raise ValueError("the export's header row is not the DFG case columns")
         items: list[AwardRecord | ParseFailure] = []
+        passed: list[str] = []
         for fields in rows[1:]:
             item = read(_raw(fields))
-            if item is not None:
+            if item is None:
+                passed.append(fields[1])
+            else:
                 items.append(item)
         next_after = response.headers.get("x-next-after") or cursor
-        return AwardPage(items, next_after, 'rel="next"' in response.headers.get("link", ""))
+        more = 'rel="next"' in response.headers.get("link", "")
+        return AwardPage(items, next_after, more, tuple(passed))
 
     async def push_spends(self, reports: Sequence[SpendReport]) -> list[DeliveryResult]:
         """Every line in one CSV import; each report one row (its own delivery)."""

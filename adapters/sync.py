@@ -262,6 +262,8 @@ class _Sync:
             found = [item for item in page.items if item.reference == letter.reference]
             if found:
                 return max(found, key=lambda i: (isinstance(i, AwardRecord), i.version or 0))
+            if letter.reference in page.passed:
+                return None
             if not page.more or page.next_cursor == cursor:
                 return kept
             cursor = page.next_cursor

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datetime import date
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,7 +26,11 @@ from service.domain.vocabulary import Category, Deployment, StreamKind
 from service.people.schemas import PersonIn
 from service.people.service import create_person
 from service.streams.schemas import StreamIn
+from service.spends.models import Spend, SpendLine
+from service.spends.service import record_spend
 from service.streams.service import create_stream
+from service.syncs.dead_letters import request_replay
+from service.syncs.models import AgencyConnection, DeadLetter, OutboundDelivery
 from service.syncs.connections import connect
 
 HEALTH_STREAM = StreamIn(
@@ -126,3 +132,77 @@ async def build_world(
                 credentials_file=write_credentials(folder, kind, sandbox.credentials),
             )
     return world
+
+
+async def spend(world: SyncWorld, person_ref: str, category: Category, amount: int) -> uuid.UUID:
+    """A purchase the council records on the person's budget (the pooling engine splits it)."""
+    async with world.sessionmaker() as session, session.begin():
+        made = await record_spend(
+            session,
+            world.callers["council"],
+            spend_id=uuid.uuid4(),
+            budget_id=world.budgets[person_ref],
+            amount=amount,
+            category=category,
+            description=f"{category.value} for {person_ref}",
+            occurred_on=date(2026, 11, 20),
+            payee="Riverside Supplies Ltd",
+            split=None,
+        )
+    return made.id
+
+
+async def request_every_replay(world: SyncWorld, kind: str) -> int:
+    """Ask for a replay of each of the agency's dead letters not used yet; how many."""
+    async with world.sessionmaker() as session, session.begin():
+        letters = (
+            await session.scalars(
+                select(DeadLetter)
+                .join(AgencyConnection, AgencyConnection.id == DeadLetter.connection_id)
+                .where(AgencyConnection.agency_id == world.agencies[kind], DeadLetter.replayed_at.is_(None))
+            )
+        ).all()
+        for letter in letters:
+            await request_replay(session, agency_id=world.agencies[kind], letter_id=letter.id)
+    return len(letters)
+
+
+async def dead_letters(world: SyncWorld, kind: str) -> list[DeadLetter]:
+    """The agency's dead letters, oldest first."""
+    async with world.sessionmaker() as session:
+        return list(
+            (
+                await session.scalars(
+                    select(DeadLetter)
+                    .join(AgencyConnection, AgencyConnection.id == DeadLetter.connection_id)
+                    .where(AgencyConnection.agency_id == world.agencies[kind])
+                    .order_by(DeadLetter.created_at)
+                )
+            ).all()
+        )
+
+
+async def deliveries(world: SyncWorld, kind: str) -> list[OutboundDelivery]:
+    """What was reported to the agency."""
+    async with world.sessionmaker() as session:
+        return list(
+            (
+                await session.scalars(
+                    select(OutboundDelivery)
+                    .join(AgencyConnection, AgencyConnection.id == OutboundDelivery.connection_id)
+                    .where(AgencyConnection.agency_id == world.agencies[kind])
+                )
+            ).all()
+        )
+
+
+async def owed_line_count(world: SyncWorld, kind: str) -> int:
+    """Paid spend lines of the agency's streams: each must reach the agency once."""
+    async with world.sessionmaker() as session:
+        query = (
+            select(func.count())
+            .select_from(SpendLine)
+            .join(Spend, Spend.id == SpendLine.spend_id)
+            .where(SpendLine.agency_id == world.agencies[kind], Spend.status == "posted", Spend.kind == "spend")
+        )
+        return int(await session.scalar(query) or 0)
