@@ -122,6 +122,16 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
     return asyncio.run(run())
 
 
+def _uuid(text: str, option: str) -> uuid.UUID:
+    """An option's value as a UUID; CommandError otherwise."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise CommandError(
+            f"{option} must be an id (a UUID), not {text!r}", "see `onebudget --help`"
+        ) from None
+
+
 def _agency_id(text: str) -> uuid.UUID:
     """An --agency value as a UUID; CommandError otherwise."""
     try:
@@ -255,6 +265,95 @@ def _clients_revoke(settings: Settings, args: argparse.Namespace) -> int:
     except UnknownClient as exc:
         raise CommandError(str(exc), _FIND_CLIENTS) from None
     return 0
+
+
+def _connect(settings: Settings, args: argparse.Namespace) -> int:
+    from service.domain.errors import NotFound
+    from service.syncs.connections import ConnectionRefused, connect
+    from service.syncs.credentials import CredentialsError
+
+    agency_id = _agency_id(args.agency)
+    stream_id = _uuid(args.stream, "--stream") if args.stream else None
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        connection = await connect(
+            session,
+            agency_id=agency_id,
+            adapter=args.adapter,
+            url=args.url,
+            credentials_file=args.credentials,
+            stream_id=stream_id,
+        )
+        return {
+            "agency_id": str(connection.agency_id),
+            "adapter": connection.adapter,
+            "url": connection.url,
+            "stream_id": str(connection.stream_id),
+            "credentials_file": connection.credentials_file,
+            "cursor": connection.cursor,
+        }
+
+    try:
+        _print_json(_in_transaction(settings, work))
+    except NotFound as exc:
+        raise CommandError(str(exc), _FIND_AGENCIES) from None
+    except CredentialsError as exc:
+        raise CommandError(
+            str(exc), "fix the file: a JSON object of strings, readable by its owner only (chmod 600)"
+        ) from None
+    except ConnectionRefused as exc:
+        raise CommandError(str(exc), "see `onebudget connect --help`") from None
+    return 0
+
+
+def _sync(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.console import print_summary, progress_bar
+    from adapters.sync import SyncOutcome, sync_agency
+    from service.agencies.models import Agency
+    from service.domain.errors import NotFound
+    from service.syncs.connections import all_connections, connection_of
+    from service.syncs.locks import SyncBusy
+
+    agency_id = _agency_id(args.agency) if args.agency else None
+    url = _database(settings)
+
+    async def run() -> list[tuple[str, SyncOutcome]]:
+        engine = make_engine(url, pool_size=2)
+        sessionmaker = make_sessionmaker(engine)
+        try:
+            async with sessionmaker() as session:
+                if agency_id is not None:
+                    connections = [await connection_of(session, agency_id=agency_id)]
+                else:
+                    connections = await all_connections(session)
+                names = {c.agency_id: (await session.get(Agency, c.agency_id)) for c in connections}
+            outcomes = []
+            for connection in connections:
+                agency = names[connection.agency_id]
+                label = agency.name if agency else str(connection.agency_id)
+                with progress_bar(label, enabled=not args.json) as hook:
+                    outcome = await sync_agency(
+                        sessionmaker, settings, agency_id=connection.agency_id, progress=hook
+                    )
+                outcomes.append((label, outcome))
+            return outcomes
+        finally:
+            await engine.dispose()
+
+    try:
+        outcomes = asyncio.run(run())
+    except NotFound as exc:
+        raise CommandError(str(exc), "connect it first with `onebudget connect`") from None
+    except SyncBusy as exc:
+        raise CommandError(
+            str(exc), "wait for it to finish, then sync again", exit_code=1
+        ) from None
+    if not outcomes:
+        raise CommandError(
+            "no agency is connected to its system", "connect one with `onebudget connect`"
+        )
+    print_summary(outcomes, as_json=args.json, out=sys.stdout)
+    return 0 if all(outcome.status == "succeeded" for _, outcome in outcomes) else 1
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -517,6 +616,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("client_id")
     revoke.set_defaults(run=_clients_revoke)
+
+    connect = commands.add_parser(
+        "connect",
+        help="bind an agency to its own system",
+        description="Bind an agency to its own system: which adapter speaks to it, at which URL,"
+        " with which credentials (a JSON file readable by its owner only, mode 0600; without"
+        " --credentials, the agency's entry in ONEBUDGET_AGENCY_CREDENTIALS_FILE). The file's"
+        " path is stored, never its secrets. Connecting again changes the binding; a new adapter"
+        " or URL reads the agency's records from the start again (nothing is applied twice).",
+    )
+    connect.add_argument("--agency", required=True, help="the agency id")
+    connect.add_argument(
+        "--adapter",
+        required=True,
+        choices=["council", "housing", "employment", "equipment", "health"],
+    )
+    connect.add_argument("--url", required=True, help="the base URL of the agency's system")
+    connect.add_argument(
+        "--credentials", type=Path, help="the agency's secrets file (JSON, mode 0600)"
+    )
+    connect.add_argument(
+        "--stream", help="the agency's stream its awards fund (default: its only stream)"
+    )
+    connect.set_defaults(run=_connect)
+
+    sync = commands.add_parser(
+        "sync",
+        help="sync agencies with their systems now",
+        description="Read what changed at each connected agency (or one) since its last sync,"
+        " apply its awards, replay the dead letters asked for, and report paid spend lines"
+        " back; a progress line per agency on stderr, then a summary (fetched, created,"
+        " unchanged, adjusted, confirmed, dead-lettered, pushed). Exit 1 if a sync failed.",
+    )
+    sync.add_argument("--agency", help="only this agency (its id)")
+    sync.add_argument("--json", action="store_true", help="print the summary as JSON, no bar")
+    sync.set_defaults(run=_sync)
 
     openapi = commands.add_parser("openapi", help="write (or --check) openapi/v1.json")
     openapi.add_argument("--output", type=Path, default=OPENAPI_PATH)

@@ -52,7 +52,11 @@ async def test_every_award_once_and_every_line_reported_once_under_faults(
         [
             {"person_ref": person, "amount": 150_000 + 1_001 * n, "status": status}
             for n, (person, status) in enumerate(
-                [(p, s) for p in (AMIRA, DANIEL, MARGARET, STRANGER) for s in ("confirmed", "indicative")]
+                [
+                    (p, s)
+                    for p in (AMIRA, DANIEL, MARGARET, STRANGER)
+                    for s in ("confirmed", "indicative")
+                ]
             )
         ],
     )
@@ -77,7 +81,7 @@ async def test_every_award_once_and_every_line_reported_once_under_faults(
     assert all(letter.reason and letter.raw_payload for letter in letters)
 
     # The faults stop; the dead letters are replayed.
-    await agency.set_faults(**{name: 0.0 for name in {**FAULTS, **EXTRA_FAULTS.get(kind, {})}})
+    await agency.set_faults(**dict.fromkeys({**FAULTS, **EXTRA_FAULTS.get(kind, {})}, 0.0))
     await request_every_replay(world, kind)
     await sync_until_done(world, sync_settings, kind)
 
@@ -86,12 +90,16 @@ async def test_every_award_once_and_every_line_reported_once_under_faults(
     assert len(received) >= 6
     after = await dead_letters(world, kind)
     unused = [letter for letter in after if letter.replayed_at is None]
-    strangers = {award["reference"] for award in (await agency.awards()).values() if award["person_ref"] not in world.budgets}
+    strangers = {
+        award["reference"]
+        for award in (await agency.awards()).values()
+        if award["person_ref"] not in world.budgets
+    }
     assert all(letter.reference in strangers for letter in unused), [
-        (letter.reference, letter.replay_outcome[:60] if letter.replay_outcome else None) for letter in unused if letter.reference not in strangers
-    ] or [
-        (letter.reference, letter.reason, letter.replay_outcome) for letter in unused
-    ]
+        (letter.reference, letter.replay_outcome[:60] if letter.replay_outcome else None)
+        for letter in unused
+        if letter.reference not in strangers
+    ] or [(letter.reference, letter.reason, letter.replay_outcome) for letter in unused]
     assert all("No budget" in (letter.replay_outcome or "") for letter in unused)
 
 

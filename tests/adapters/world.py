@@ -6,10 +6,9 @@ import json
 import os
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
-
-from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,13 +24,13 @@ from service.demo import AGENCIES, PEOPLE, PERIOD
 from service.domain.vocabulary import Category, Deployment, StreamKind
 from service.people.schemas import PersonIn
 from service.people.service import create_person
-from service.streams.schemas import StreamIn
 from service.spends.models import Spend, SpendLine
 from service.spends.service import record_spend
+from service.streams.schemas import StreamIn
 from service.streams.service import create_stream
+from service.syncs.connections import connect
 from service.syncs.dead_letters import request_replay
 from service.syncs.models import AgencyConnection, DeadLetter, OutboundDelivery
-from service.syncs.connections import connect
 
 HEALTH_STREAM = StreamIn(
     name="Personal health budget",
@@ -72,7 +71,9 @@ class SyncWorld:
     async def count(self, table: Any, *where: Any) -> int:
         """Rows of a table (matching `where`)."""
         async with self.sessionmaker() as session:
-            return int(await session.scalar(select(func.count()).select_from(table).where(*where)) or 0)
+            return int(
+                await session.scalar(select(func.count()).select_from(table).where(*where)) or 0
+            )
 
 
 def write_credentials(folder: Path, kind: str, values: dict[str, str]) -> Path:
@@ -92,7 +93,9 @@ async def build_world(
     world = SyncWorld(sessionmaker)
     async with sessionmaker() as session, session.begin():
         for kind, stream in STREAMS.items():
-            agency = await create_agency(session, name=f"Riverside {kind} {uuid.uuid4().hex[:6]}", kind=kind)
+            agency = await create_agency(
+                session, name=f"Riverside {kind} {uuid.uuid4().hex[:6]}", kind=kind
+            )
             client, _ = await create_client(
                 session, agency_id=agency.id, name="Test system", scope=" ".join(SCOPES)
             )
@@ -159,7 +162,10 @@ async def request_every_replay(world: SyncWorld, kind: str) -> int:
             await session.scalars(
                 select(DeadLetter)
                 .join(AgencyConnection, AgencyConnection.id == DeadLetter.connection_id)
-                .where(AgencyConnection.agency_id == world.agencies[kind], DeadLetter.replayed_at.is_(None))
+                .where(
+                    AgencyConnection.agency_id == world.agencies[kind],
+                    DeadLetter.replayed_at.is_(None),
+                )
             )
         ).all()
         for letter in letters:
@@ -203,6 +209,10 @@ async def owed_line_count(world: SyncWorld, kind: str) -> int:
             select(func.count())
             .select_from(SpendLine)
             .join(Spend, Spend.id == SpendLine.spend_id)
-            .where(SpendLine.agency_id == world.agencies[kind], Spend.status == "posted", Spend.kind == "spend")
+            .where(
+                SpendLine.agency_id == world.agencies[kind],
+                Spend.status == "posted",
+                Spend.kind == "spend",
+            )
         )
         return int(await session.scalar(query) or 0)
