@@ -4,6 +4,9 @@ from collections.abc import Callable
 
 from adapters.base import AdapterConfig, AgencyAdapter, Credentials
 from adapters.council import CouncilAdapter
+from adapters.employment import EmploymentAdapter
+from adapters.equipment import EquipmentAdapter
+from adapters.health import HealthAdapter
 from adapters.housing import HousingAdapter
 from adapters.http import CallPolicy
 from service.config import Settings
@@ -13,6 +16,9 @@ from service.syncs.models import AgencyConnection
 ADAPTERS: dict[str, Callable[[AdapterConfig], AgencyAdapter]] = {
     CouncilAdapter.kind: CouncilAdapter,
     HousingAdapter.kind: HousingAdapter,
+    EmploymentAdapter.kind: EmploymentAdapter,
+    EquipmentAdapter.kind: EquipmentAdapter,
+    HealthAdapter.kind: HealthAdapter,
 }
 
 

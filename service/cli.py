@@ -299,7 +299,8 @@ def _connect(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(str(exc), _FIND_AGENCIES) from None
     except CredentialsError as exc:
         raise CommandError(
-            str(exc), "fix the file: a JSON object of strings, readable by its owner only (chmod 600)"
+            str(exc),
+            "fix the file: a JSON object of strings, readable by its owner only (chmod 600)",
         ) from None
     except ConnectionRefused as exc:
         raise CommandError(str(exc), "see `onebudget connect --help`") from None
