@@ -1,4 +1,4 @@
-"""The `onebudget` command: serve, migrate, onboard partners, export the OpenAPI document.
+"""The `onebudget` command: serve, migrate, onboard partners, export the API contracts.
 
 Operator commands print JSON on stdout. Every error goes to stderr as one line saying what
 went wrong and a last line `hint: ...` saying what to do, with a non-zero exit code and
@@ -30,6 +30,7 @@ from service.database import make_engine, make_sessionmaker, plain_url
 from service.migrate import upgrade
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi" / "v1.json"
+SDL_PATH = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
 
 _AGENCY_KINDS = ["council", "housing", "employment", "equipment", "health", "other"]
 _FIND_AGENCIES = (
@@ -368,7 +369,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from service.ops.timeouts import header_deadline_protocol
 
     settings = settings.model_copy(
-        update={"host": args.host or settings.host, "port": args.port or settings.port}
+        update={
+            "host": args.host or settings.host,
+            "port": args.port or settings.port,
+            # The demo is for trying things: GraphiQL at /graphql, and introspection.
+            "graphql_ide": settings.graphql_ide or args.demo,
+        }
     )
     try:
         check_exposure(settings)
@@ -411,6 +417,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             ONEBUDGET_DATA_DIR=str(settings.data_dir),
             ONEBUDGET_HOST=settings.host,
             ONEBUDGET_PORT=str(settings.port),
+            ONEBUDGET_GRAPHQL_IDE=str(settings.graphql_ide).lower(),
         )
         uvicorn.run(
             "service.main:app_from_environment",
@@ -482,6 +489,24 @@ def _fault(text: str) -> tuple[str, float]:
         return parse_fault(text)
     except FaultError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _graphql_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from schema.app import sdl
+
+    # Built from the code alone, like the OpenAPI document: no key, data dir or database.
+    document = sdl()
+    if args.check:
+        current = args.output.read_text() if args.output.exists() else ""
+        if current != document:
+            raise CommandError(
+                f"{args.output} is stale", "run `onebudget graphql-schema` and commit the file"
+            )
+        print(f"{args.output} is up to date")
+        return 0
+    args.output.write_text(document)
+    print(f"wrote {args.output}")
+    return 0
 
 
 def _seconds(text: str) -> int:
@@ -658,6 +683,13 @@ def build_parser() -> argparse.ArgumentParser:
     openapi.add_argument("--output", type=Path, default=OPENAPI_PATH)
     openapi.add_argument("--check", action="store_true", help="fail if the file is stale")
     openapi.set_defaults(run=_openapi)
+
+    graphql = commands.add_parser(
+        "graphql-schema", help="write (or --check) schema/schema.graphql, the GraphQL SDL"
+    )
+    graphql.add_argument("--output", type=Path, default=SDL_PATH)
+    graphql.add_argument("--check", action="store_true", help="fail if the file is stale")
+    graphql.set_defaults(run=_graphql_schema)
     return parser
 
 

@@ -13,8 +13,8 @@ from service.database import SessionDep
 from service.domain.errors import NotFound
 from service.errors import problem_response
 from service.idempotency.guard import OptionallyIdempotent, Reply
-from service.syncs.dead_letters import list_dead_letters, request_replay
 from service.syncs.connections import connection_id_of
+from service.syncs.dead_letters import list_dead_letters, request_replay
 from service.syncs.runs import list_runs
 from service.syncs.schemas import DeadLetterOut, SyncRunOut
 
