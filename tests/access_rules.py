@@ -16,7 +16,14 @@ import httpx
 
 from tests.graphql.client import Answer, as_partner
 from tests.partners import Partner
-from tests.world import World, commitment_body, created, make_stream, spend_body
+from tests.world import (
+    World,
+    commitment_body,
+    created,
+    make_dead_letter,
+    make_stream,
+    spend_body,
+)
 
 
 @dataclass
@@ -82,6 +89,17 @@ async def _awaiting_funder_commitment(cast: Cast) -> str:
 
 async def _nothing(cast: Cast) -> str:
     return ""
+
+
+async def _council_dead_letter(cast: Cast) -> str:
+    """A dead letter of the council's own system (the app reached through its test client)."""
+    transport = cast.world.council.client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    return await make_dead_letter(transport.app, cast.world)  # type: ignore[arg-type]
+
+
+async def replay_dead_letter(cast: Cast, caller: Partner, letter_id: str) -> httpx.Response:
+    return await caller.post(f"/v1/dead-letters/{letter_id}/replay")
 
 
 async def _indicative_care(cast: Cast) -> str:
@@ -480,6 +498,15 @@ RULES: dict[str, Rule] = {
         _on("rejectCommitment"),
         NO,
         OK,
+        HIDDEN,
+    ),
+    "replay its own system's dead letter": Rule(
+        "POST /v1/dead-letters/{dead_letter_id}/replay",
+        _council_dead_letter,
+        replay_dead_letter,
+        None,
+        OK,
+        HIDDEN,
         HIDDEN,
     ),
 }

@@ -55,7 +55,7 @@ async def get_dead_letters(
     return Page(items=[DeadLetterOut.model_validate(d) for d in letters], next_cursor=next_cursor)
 
 
-@router.post("/dead-letters/{dead_letter_id}/replay", status_code=202, response_model=DeadLetterOut)
+@router.post("/dead-letters/{dead_letter_id}/replay", response_model=DeadLetterOut)
 async def post_replay(
     dead_letter_id: uuid.UUID,
     session: SessionDep,
@@ -68,7 +68,7 @@ async def post_replay(
         letter = await request_replay(session, agency_id=caller.agency_id, letter_id=dead_letter_id)
         return Reply(DeadLetterOut.model_validate(letter))
 
-    return await idempotency.answer(202, work)
+    return await idempotency.answer(200, work)
 
 
 @inbound_router.post(

@@ -32,7 +32,14 @@ from service.auth.tokens import issue_access_token, key_id
 from service.idempotency.guard import KEY_HEADER, REPLAY_HEADER
 from service.models_base import METADATA
 from tests.partners import ALL_SCOPES, Partner, PartnerFactory
-from tests.world import World, commitment_body, created, make_world, spend_body
+from tests.world import (
+    World,
+    commitment_body,
+    created,
+    make_dead_letter,
+    make_world,
+    spend_body,
+)
 from tests.write_routes import WRITE_METHODS, WRITE_ROUTES, WriteRoute, write_routes
 
 Context = dict[str, Any]
@@ -151,6 +158,11 @@ async def _awaiting_commitment(world: World, partners: PartnerFactory) -> Contex
     commitment = await world.council.get(f"/v1/commitments/{context['id']}")
     assert commitment.json()["status"] == "pending_approval", commitment.text
     return context
+
+
+async def _dead_letter(world: World, partners: PartnerFactory) -> Context:
+    """A record the council's system sent that could not be used."""
+    return {"id": await make_dead_letter(partners.app, world)}
 
 
 def _stream(name: str) -> dict[str, Any]:
@@ -276,6 +288,9 @@ RECIPES: dict[str, Recipe] = {
     ),
     "POST /v1/commitments/{commitment_id}/reject": Recipe(
         "spends:approve", _on("/v1/commitments/{id}/reject"), setup=_awaiting_commitment
+    ),
+    "POST /v1/dead-letters/{dead_letter_id}/replay": Recipe(
+        "syncs:write", _on("/v1/dead-letters/{id}/replay"), setup=_dead_letter
     ),
 }
 
