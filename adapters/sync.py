@@ -197,6 +197,15 @@ async def use_record(
     counts.dead_lettered += 1
 
 
+def _newest_versions(items: list[AwardRecord | ParseFailure]) -> dict[str, int]:
+    """The newest version of each award read whole on a page."""
+    newest: dict[str, int] = {}
+    for item in items:
+        if isinstance(item, AwardRecord):
+            newest[item.reference] = max(item.version, newest.get(item.reference, 0))
+    return newest
+
+
 class _Sync:
     """One run of one connection's sync, under its lock."""
 
@@ -225,8 +234,14 @@ class _Sync:
         while True:
             page = await self.adapter.fetch_awards(cursor)
             page_counts = Counts()
+            newest = _newest_versions(page.items)
             async with self.sessionmaker() as session, session.begin():
                 for item in page.items:
+                    if isinstance(item, AwardRecord) and item.version < newest[item.reference]:
+                        # A newer version of it is on this page: only that one is applied.
+                        page_counts.fetched += 1
+                        page_counts.unchanged += 1
+                        continue
                     await use_record(
                         session,
                         self.target,

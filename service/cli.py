@@ -388,17 +388,28 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # Refuse an unusable signing key before anything starts (and before workers race to it).
     load_or_create_signing_key(settings.data_dir)
     url = plain_url(settings) if args.no_migrate else _database(settings)
+    if args.sandboxes and not args.demo:
+        return _fail("--sandboxes serves the demo agencies' systems", "add --demo")
     if args.demo:
         from service.demo import load_demo
 
+        awards = None
+        if args.sandboxes:
+            from adapters.demo import sandbox_awards
+
+            awards = sandbox_awards()
         try:
-            load_demo(settings, url)
+            load_demo(settings, url, awards=awards)
         except DuplicateAgencyName as exc:
             raise CommandError(
                 f"the demo cannot be loaded: {exc}",
                 "run the demo on its own database: a fresh ONEBUDGET_DATA_DIR, or another "
                 "DATABASE_URL",
             ) from None
+    if args.sandboxes:
+        from adapters.demo import serve_sandboxes
+
+        serve_sandboxes(settings, url)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets
     # atexit run, which detaches from the embedded PostgreSQL (stopped when the last exits).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
@@ -551,6 +562,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--demo", action="store_true", help="load the demo world once")
+    serve.add_argument(
+        "--sandboxes",
+        action="store_true",
+        help="with --demo: serve the five sandbox agencies too, connect the demo agencies to"
+        " them and sync each once (the demo then allocates the sandboxes' own awards)",
+    )
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations")
     serve.add_argument(
         "--workers",
