@@ -90,7 +90,7 @@ def start_sandboxes(*, webhook_url: str, webhook_secret: str) -> dict[str, str]:
     return urls
 
 
-async def _agency_ids(url: str) -> dict[str, uuid.UUID]:
+async def agency_ids(url: str) -> dict[str, uuid.UUID]:
     """The demo agencies' ids by kind."""
     engine = make_engine(url, pool_size=1)
     try:
@@ -104,7 +104,7 @@ async def _agency_ids(url: str) -> dict[str, uuid.UUID]:
         await engine.dispose()
 
 
-async def _connect_and_sync(
+async def connect_and_sync(
     settings: Settings, url: str, agencies: dict[str, uuid.UUID], urls: dict[str, str], secret: str
 ) -> list[tuple[str, SyncOutcome]]:
     """Bind each demo agency to its sandbox, then sync each once."""
@@ -136,11 +136,11 @@ async def _connect_and_sync(
 
 def serve_sandboxes(settings: Settings, url: str) -> None:
     """Start the sandboxes, connect the demo agencies to them and sync each once."""
-    agencies = asyncio.run(_agency_ids(url))
+    agencies = asyncio.run(agency_ids(url))
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     inbound = f"http://{settings.host}:{settings.port}/inbound/agencies/{agencies['equipment']}"
     urls = start_sandboxes(webhook_url=inbound, webhook_secret=secret)
-    outcomes = asyncio.run(_connect_and_sync(settings, url, agencies, urls, secret))
+    outcomes = asyncio.run(connect_and_sync(settings, url, agencies, urls, secret))
     print_summary(outcomes, as_json=False, out=sys.stdout)
     print(
         "Run `onebudget sync` to sync again; add awards with the sandboxes' POST /_sandbox/awards."

@@ -471,7 +471,7 @@ def _write_clients(path: Path, clients: list[dict[str, str]]) -> None:
         file.write("\n")
 
 
-async def _load(settings: Settings, url: str, awards: Awards) -> bool:
+async def load_once(settings: Settings, url: str, awards: Awards) -> bool:
     """Load the world unless the council exists already; True when it was loaded now."""
     engine = make_engine(url, pool_size=1)
     try:
@@ -519,6 +519,6 @@ def load_demo(settings: Settings, url: str, *, awards: Awards | None = None) -> 
     With `awards`, the agencies of those kinds allocate their own systems' awards instead
     (`serve --demo --sandboxes`): the same sums, one allocation per award reference.
     """
-    if not asyncio.run(_load(settings, url, awards or {})):
+    if not asyncio.run(load_once(settings, url, awards or {})):
         print(f"demo: {COUNCIL!r} exists, so the demo is loaded already", file=sys.stderr)
     _print_credentials(settings, settings.data_dir / CLIENTS_FILE)
