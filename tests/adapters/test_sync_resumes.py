@@ -3,10 +3,12 @@ agency never run at once."""
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.base import (
     AgencyAdapter,
@@ -16,6 +18,7 @@ from adapters.base import (
     ParseFailure,
     SpendReport,
 )
+from adapters.jobs import sync_every_agency
 from adapters.registry import make_adapter
 from adapters.sync import sync_agency
 from service.config import Settings
@@ -113,3 +116,19 @@ async def test_two_syncs_of_one_agency_never_run_at_once(
     assert done[0].status == "succeeded"
     await council.set_faults(latency=0.0)
     await assert_ledger_is_the_awards(world, council, "council")
+
+
+@dataclass
+class _Worker:
+    """What a worker hands its jobs."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings
+
+
+async def test_the_scheduled_job_syncs_every_agency(
+    world: SyncWorld, agencies: dict[str, Agency], sync_settings: Settings
+) -> None:
+    await sync_every_agency(_Worker(world.sessionmaker, sync_settings))
+    for kind, agency in agencies.items():
+        await assert_ledger_is_the_awards(world, agency, kind)
