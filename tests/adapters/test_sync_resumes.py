@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.base import (
@@ -22,10 +22,15 @@ from adapters.jobs import sync_every_agency
 from adapters.registry import make_adapter
 from adapters.sync import sync_agency
 from service.config import Settings
+from service.domain.vocabulary import Category
 from service.syncs.locks import SyncBusy
-from service.syncs.models import AgencyConnection, SyncRun
-from tests.adapters.checks import assert_ledger_is_the_awards, sync_until_done
-from tests.adapters.world import SyncWorld
+from service.syncs.models import AgencyConnection, OutboundDelivery, SyncRun
+from tests.adapters.checks import (
+    assert_ledger_is_the_awards,
+    assert_reported_once,
+    sync_until_done,
+)
+from tests.adapters.world import SyncWorld, spend
 from tests.sandboxes import Agency
 
 
@@ -132,3 +137,18 @@ async def test_the_scheduled_job_syncs_every_agency(
     await sync_every_agency(_Worker(world.sessionmaker, sync_settings))
     for kind, agency in agencies.items():
         await assert_ledger_is_the_awards(world, agency, kind)
+
+
+async def test_a_report_whose_answer_was_lost_goes_again_under_the_same_delivery_id(
+    world: SyncWorld, agencies: dict[str, Agency], sync_settings: Settings
+) -> None:
+    await sync_until_done(world, sync_settings, "housing")
+    for amount in (1_111, 2_222):
+        await spend(world, "RC-100231", Category.HOUSING_ADAPTATION, amount)
+    await sync_until_done(world, sync_settings, "housing")
+    # As if the process died after the agency recorded them, before onebudget did.
+    async with world.sessionmaker() as session, session.begin():
+        await session.execute(delete(OutboundDelivery))
+    await sync_until_done(world, sync_settings, "housing")
+    received = await assert_reported_once(world, agencies["housing"], "housing")
+    assert [report["deliveries"] for report in received] == [2, 2]
