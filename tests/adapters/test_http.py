@@ -112,3 +112,19 @@ def test_fhir_decimals_with_fractions_of_a_penny_are_refused() -> None:
         pence_of("0.001")
     with pytest.raises(ValueError):
         pence_of("28,080")
+
+
+async def test_the_council_token_is_renewed_when_refused_as_expired(
+    agencies: dict[str, Agency], sync_settings: Settings
+) -> None:
+    council = agencies["council"]
+    config = AdapterConfig(
+        council.sandbox.url, Credentials(council.sandbox.credentials), call_policy(sync_settings)
+    )
+    adapter = CouncilAdapter(config)
+    await council.set_faults(expired_token=0.5)
+    try:
+        for _ in range(8):
+            assert len((await adapter.fetch_awards(None)).items) == 5
+    finally:
+        await adapter.aclose()

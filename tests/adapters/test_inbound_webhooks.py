@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import select
+from standardwebhooks import Webhook
 
 from service.config import Settings
 from service.main import create_app
@@ -132,3 +134,45 @@ async def test_a_webhook_with_a_bad_signature_or_for_no_such_agency_is_refused(
         )
         assert council.status_code == 404
     assert await world.count(InboundMessage) == 0
+
+
+async def test_the_same_webhook_id_twice_is_taken_once(
+    world: SyncWorld,
+    agencies: dict[str, Agency],
+    sync_settings: Settings,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    await _with_webhook_secret(world, agencies["equipment"], tmp_path)
+    app = create_app(sync_settings, database_url=database_url, migrate=False)
+    event = {
+        "type": "equipment.issued",
+        "timestamp": "2026-11-26T10:00:00Z",
+        "data": {
+            "loan_ref": "LN-2026-09999",
+            "version": 1,
+            "person_ref": "RC-100231",
+            "status": "on_loan",
+            "unit_cost_pence": 12_345,
+            "credit_amount_pence": 0,
+            "net_cost_pence": 12_345,
+            "issued_on": "2026-11-20",
+        },
+    }
+    body = json.dumps(event)
+    now = datetime.now(UTC)
+    headers = {
+        "webhook-id": "msg_test_1",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(SECRET).sign("msg_test_1", now, body),
+    }
+    path = f"/inbound/agencies/{world.agencies['equipment']}"
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        first = await http.post(path, content=body, headers=headers)
+        again = await http.post(path, content=body, headers=headers)
+    assert first.json()["status"] == "applied", first.text
+    assert again.json()["status"] == "duplicate"
+    assert (await world.allocations("equipment"))["LN-2026-09999"][1:] == (12_345, "confirmed")
