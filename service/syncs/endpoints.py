@@ -11,7 +11,7 @@ from service.api.pagination import Cursor, Limit, Page
 from service.auth.dependencies import SyncsRead, SyncsWrite
 from service.database import SessionDep
 from service.domain.errors import NotFound
-from service.errors import problem_response
+from service.errors import COMMON_PROBLEMS, problem_response
 from service.idempotency.guard import OptionallyIdempotent, Reply
 from service.syncs.connections import connection_id_of
 from service.syncs.dead_letters import list_dead_letters, request_replay
@@ -75,8 +75,10 @@ async def post_replay(
     "/inbound/agencies/{agency_id}",
     responses={
         200: {"description": "Taken (applied, set aside as a dead letter, or a duplicate)"},
-        401: {"description": "The signature does not verify"},
-        404: {"description": "The agency pushes no messages here"},
+        **{status: COMMON_PROBLEMS[status] for status in (400, 413, 415, 422)},
+        401: {**COMMON_PROBLEMS[401], "description": "The signature does not verify"},
+        404: {**COMMON_PROBLEMS[404], "description": "The agency pushes no messages here"},
+        503: {**COMMON_PROBLEMS[404], "description": "The agency's secret is not configured"},
     },
 )
 async def post_inbound(agency_id: uuid.UUID, request: Request) -> JSONResponse:
