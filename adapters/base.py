@@ -18,6 +18,10 @@ from datetime import date
 from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from service.syncs.vocabulary import DeliveryStatus
+
+__all__ = ["DeliveryStatus"]  # re-exported: adapters report in the service's own words
+
 if TYPE_CHECKING:
     from adapters.http import CallPolicy
 
@@ -88,14 +92,6 @@ class SpendReport:
     person_ref: str
     lines: tuple[ReportLine, ...]
     award_ref: str | None = None
-
-
-class DeliveryStatus(StrEnum):
-    """What the agency made of a delivery."""
-
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"  # it had it already: delivered all the same
-    REJECTED = "rejected"  # it cannot use it (reason given); sending it again will not help
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from adapters.base import (
     SpendReport,
     failure_of,
 )
-from adapters.http import AgencyHttp, Refused
+from adapters.http import AgencyHttp
 from adapters.money import parse_pounds, pounds
 
 STATUSES = {
@@ -150,16 +150,6 @@ class CouncilAdapter:
         page = response.json()
         items = [read(json.dumps(record, ensure_ascii=False)) for record in page["data"]]
         return AwardPage(items, page.get("next_cursor") or cursor, bool(page.get("has_more")))
-
-    async def fetch_one(self, reference: str) -> AwardRecord | ParseFailure | None:
-        """One agreement as it stands now (None if the council has no such agreement)."""
-        try:
-            response = await self._call("GET", f"/v1/service-agreements/{reference}")
-        except Refused as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return read(response.text)
 
     async def push_spends(self, reports: Sequence[SpendReport]) -> list[DeliveryResult]:
         """One direct payment return per report."""

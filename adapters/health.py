@@ -29,7 +29,7 @@ from adapters.base import (
     SpendReport,
     failure_of,
 )
-from adapters.http import AgencyHttp
+from adapters.http import AgencyHttp, Refused
 from adapters.money import as_pounds, pence_of
 
 PERSON_REF = "https://riverside-council.example/Id/person-ref"
@@ -168,7 +168,12 @@ class HealthAdapter:
         for reference in sorted(references - set(self.patients)):
             if not reference.startswith("Patient/"):
                 continue
-            response = await self.http.call("GET", f"/{reference}")
+            try:
+                response = await self.http.call("GET", f"/{reference}")
+            except Refused as exc:
+                if exc.status == 404:
+                    continue  # its ChargeItems are set aside: the subject is no Patient here
+                raise
             patient = Patient.model_validate_json(response.content)
             person = person_ref_of(patient)
             if person is not None:

@@ -20,7 +20,8 @@ import stamina
 
 log = logging.getLogger(__name__)
 
-# An agency's answer is quoted in errors at most this long (it may hold personal data).
+# A refusal's reason is quoted in errors at most this long (it may hold personal data, so
+# errors that are retried, and logged by stamina, never quote it).
 _QUOTE = 200
 
 
@@ -86,8 +87,10 @@ def classify(response: httpx.Response) -> AdapterError | None:
     status = response.status_code
     if status < 400:
         return None
-    quoted = response.text[:_QUOTE].strip()
-    message = f"{response.request.method} {response.request.url.path} answered {status}: {quoted}"
+    message = f"{response.request.method} {response.request.url.path} answered {status}"
+    if status in (400, 404, 409, 422):
+        # What was refused and why, for the run's error (shown to the agency, never logged).
+        message += f": {response.text[:_QUOTE].strip()}"
     if status == 429 or status == 503:
         wait = retry_after(response.headers.get("retry-after"))
         return Retryable(message, status=status, retry_after=wait)
@@ -98,8 +101,9 @@ def classify(response: httpx.Response) -> AdapterError | None:
     return Refused(message, status=status)
 
 
-def transport_error(exc: httpx.TransportError, method: str, path: str) -> Retryable:
-    """A timeout, a refused or dropped connection, half an answer: all worth another try."""
+def transport_error(exc: httpx.RequestError, method: str, path: str) -> Retryable:
+    """A timeout, a refused or dropped connection, half or garbled an answer: all worth
+    another try."""
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
     return Retryable(f"{method} {path} {kind}: {type(exc).__name__} {exc}".strip())
 
@@ -155,7 +159,7 @@ class AgencyHttp:
         """One attempt: the answer (a status in `accept` included), or the AdapterError it is."""
         try:
             response = await self.client.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise transport_error(exc, method, path) from exc
         error = None if response.status_code in accept else classify(response)
         if error is not None:
@@ -195,6 +199,9 @@ class AgencyHttp:
                         on_unauthorized()
                         raise Retryable(str(exc), status=exc.status) from exc
                     if exc.retryable:
-                        log.info("agency call will be retried: %s", exc)
+                        # Not the answer's text: an agency's error may quote personal data.
+                        log.info(
+                            "%s %s failed (%s); will retry", method, path, exc.status or "no answer"
+                        )
                     raise
         raise AssertionError("stamina stops by raising")  # pragma: no cover

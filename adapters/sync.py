@@ -43,6 +43,7 @@ from service.syncs.deliveries import owed_lines, record_delivery
 from service.syncs.locks import agency_sync_lock
 from service.syncs.models import AgencyAward, AgencyConnection, DeadLetter, SyncRun
 from service.syncs.runs import Counts, finish_run, save_counts, start_run
+from service.syncs.vocabulary import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ async def apply_record(session: AsyncSession, target: Target, record: AwardRecor
     Raises a DomainError (no budget for the person, a rule refused it) for a dead letter.
     """
     key = {"connection_id": target.connection_id, "reference": record.reference}
-    # Lock the award's row (made if new) so a webhook and a sync never apply it together.
+    # Lock the award's row (made if new, at version 0: any version read is newer) so a
+    # webhook and a sync never apply it together.
     await session.execute(
         insert(AgencyAward)
         .values(**key, version=0, amount=0, status="new")
@@ -341,7 +343,7 @@ class _Sync:
                         session,
                         connection_id=self.connection.id,
                         line=line,
-                        status=result.status.value,
+                        status=result.status,
                         receipt=result.receipt,
                         reason=result.reason,
                     )
@@ -357,8 +359,8 @@ async def _interrupted_runs_failed(session: AsyncSession, *, connection_id: uuid
     """Runs left `running` by a killed process (the lock is ours, so none is alive)."""
     await session.execute(
         update(SyncRun)
-        .where(SyncRun.connection_id == connection_id, SyncRun.status == "running")
-        .values(status="failed", error="interrupted: the process running it stopped")
+        .where(SyncRun.connection_id == connection_id, SyncRun.status == RunStatus.RUNNING)
+        .values(status=RunStatus.FAILED, error="interrupted: the process running it stopped")
     )
 
 
@@ -406,7 +408,8 @@ async def sync_agency(
                 await sync.push()
             except (AdapterError, ValueError, KeyError) as exc:
                 error = f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc)
-                log.warning("sync of agency %s failed: %s", agency_id, error)
+                # The reason is in the run (the agency's words may be personal data).
+                log.warning("sync of agency %s failed: %s", agency_id, type(exc).__name__)
             finally:
                 counts = sync.counts
                 await adapter.aclose()

@@ -10,7 +10,8 @@ from service.agencies.models import Agency
 from service.domain.errors import NotFound
 from service.streams.models import FundingStream
 from service.syncs.credentials import check_file
-from service.syncs.models import ADAPTER_KINDS, AgencyConnection
+from service.syncs.models import AgencyConnection
+from service.syncs.vocabulary import AdapterKind
 
 
 class ConnectionRefused(ValueError):
@@ -49,9 +50,9 @@ async def connect(
     stream_id: uuid.UUID | None = None,
 ) -> AgencyConnection:
     """Bind the agency to its system (again: a new adapter or URL reads from the start)."""
-    if adapter not in ADAPTER_KINDS:
+    if adapter not in set(AdapterKind):
         raise ConnectionRefused(
-            f"no adapter {adapter!r}: the adapters are {', '.join(ADAPTER_KINDS)}"
+            f"no adapter {adapter!r}: the adapters are {', '.join(AdapterKind)}"
         )
     if not url.startswith(("http://", "https://")):
         raise ConnectionRefused(f"the URL must start with http:// or https://, not {url!r}")

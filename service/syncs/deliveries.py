@@ -19,6 +19,7 @@ from service.people.models import Person
 from service.spends.models import Spend, SpendLine
 from service.streams.models import FundingStream
 from service.syncs.models import AgencyConnection, OutboundDelivery
+from service.syncs.vocabulary import DeliveryStatus
 
 _DELIVERY_NAMESPACE = uuid.UUID("7b0f5d2e-5c1e-4a8e-9d3c-0b6f1a2e4d51")
 
@@ -93,7 +94,7 @@ async def record_delivery(
     *,
     connection_id: uuid.UUID,
     line: OwedLine,
-    status: str,
+    status: DeliveryStatus,
     receipt: str | None,
     reason: str | None,
 ) -> None:

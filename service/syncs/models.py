@@ -7,15 +7,9 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field
 
-from service.models_base import AWARE, Col, OneBudgetModel, created_at, uuid_pk
-
-ADAPTER_KINDS = ("council", "housing", "employment", "equipment", "health")
-RUN_STATUSES = ("running", "succeeded", "failed")
-DELIVERY_STATUSES = ("accepted", "duplicate", "rejected")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+from service.domain.vocabulary import sql_in
+from service.models_base import AWARE, Col, OneBudgetModel, Vocab, Vocabulary, created_at, uuid_pk
+from service.syncs.vocabulary import AdapterKind, DeliveryStatus, RunStatus
 
 
 class AgencyConnection(OneBudgetModel, table=True):
@@ -23,11 +17,11 @@ class AgencyConnection(OneBudgetModel, table=True):
     its sync has read. Credentials are never stored here: only where to read them."""
 
     __tablename__ = "agency_connection"
-    __table_args__ = (CheckConstraint(_in("adapter", ADAPTER_KINDS), name="adapter"),)
+    __table_args__ = (CheckConstraint(sql_in("adapter", AdapterKind), name="adapter"),)
 
     id: Col[uuid.UUID] = uuid_pk()
     agency_id: Col[uuid.UUID] = Field(foreign_key="agency.id", unique=True)
-    adapter: Col[str] = Field(sa_type=String(20))
+    adapter: Vocab[AdapterKind] = Field(sa_type=Vocabulary(AdapterKind, 20))
     url: Col[str] = Field(sa_type=String(500))
     # A path to a secrets file (JSON, mode 0600), or None: the settings' credentials file.
     credentials_file: Col[str | None] = Field(default=None, sa_type=String(500))
@@ -60,13 +54,13 @@ class SyncRun(OneBudgetModel, table=True):
 
     __tablename__ = "sync_run"
     __table_args__ = (
-        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+        CheckConstraint(sql_in("status", RunStatus), name="status"),
         Index("ix_sync_run_connection_id_started_at", "connection_id", "started_at"),
     )
 
     id: Col[uuid.UUID] = uuid_pk()
     connection_id: Col[uuid.UUID] = Field(foreign_key="agency_connection.id")
-    status: Col[str] = Field(default="running", sa_type=String(20))
+    status: Vocab[RunStatus] = Field(default=RunStatus.RUNNING, sa_type=Vocabulary(RunStatus, 20))
     fetched: Col[int] = Field(default=0, sa_type=Integer)
     created: Col[int] = Field(default=0, sa_type=Integer)
     unchanged: Col[int] = Field(default=0, sa_type=Integer)
@@ -121,7 +115,7 @@ class OutboundDelivery(OneBudgetModel, table=True):
 
     __tablename__ = "outbound_delivery"
     __table_args__ = (
-        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        CheckConstraint(sql_in("status", DeliveryStatus), name="status"),
         UniqueConstraint("connection_id", "spend_id", "position"),
     )
 
@@ -129,7 +123,7 @@ class OutboundDelivery(OneBudgetModel, table=True):
     connection_id: Col[uuid.UUID] = Field(foreign_key="agency_connection.id")
     spend_id: Col[uuid.UUID] = Field(foreign_key="spend.id")
     position: Col[int] = Field(sa_type=Integer)
-    status: Col[str] = Field(sa_type=String(20))
+    status: Vocab[DeliveryStatus] = Field(sa_type=Vocabulary(DeliveryStatus, 20))
     receipt: Col[str | None] = Field(default=None, sa_type=String(200))
     reason: Col[str | None] = Field(default=None, sa_type=String(1000))
     created_at: Col[datetime] = created_at()

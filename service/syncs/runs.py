@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.pagination import paginate
 from service.syncs.models import SyncRun
+from service.syncs.vocabulary import RunStatus
 
 
 @dataclass(slots=True)
@@ -59,7 +60,7 @@ async def finish_run(
     await save_counts(session, run_id=run_id, counts=counts)
     run = await session.get(SyncRun, run_id)
     assert run is not None
-    run.status = "failed" if error else "succeeded"
+    run.status = RunStatus.FAILED if error else RunStatus.SUCCEEDED
     run.error = error[:1000] if error else None
     run.finished_at = func.now()
     await session.flush()
