@@ -388,8 +388,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # Refuse an unusable signing key before anything starts (and before workers race to it).
     load_or_create_signing_key(settings.data_dir)
     url = plain_url(settings) if args.no_migrate else _database(settings)
-    if args.sandboxes and not args.demo:
-        return _fail("--sandboxes serves the demo agencies' systems", "add --demo")
     if args.demo:
         from service.demo import load_demo
 
