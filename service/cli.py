@@ -368,6 +368,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from service.ops.logging import configure_logging
     from service.ops.timeouts import header_deadline_protocol
 
+    if args.sandboxes and not args.demo:
+        return _fail("--sandboxes serves the demo agencies' systems", "add --demo")
     settings = settings.model_copy(
         update={
             "host": args.host or settings.host,
