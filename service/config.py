@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,6 +64,36 @@ class Settings(BaseSettings):
     metrics: bool = Field(default=True, description="serve /metrics")
     metrics_token: SecretStr | None = Field(
         default=None, description="if set, /metrics needs Authorization: Bearer <token>"
+    )
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Networks webhook URLs may reach although not public, over http too"
+        ' (JSON, e.g. ["127.0.0.0/8"] for a sandbox); by default only public https URLs',
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Each webhook call: connect, send and answer"
+    )
+    webhook_retry_first_seconds: float = Field(
+        default=5.0, gt=0, le=86_400, description="Wait after a webhook's first failed attempt"
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86_400,
+        description="The wait doubles after each failure up to this, then stays (jittered)",
+    )
+    webhook_budget_low_percent: int = Field(
+        default=10,
+        ge=0,
+        le=100,
+        description="budget.low is sent when a spend or commitment takes a budget's available"
+        " money below this percentage of its funded money",
+    )
+    webhook_retention_days: int = Field(
+        default=30, ge=1, le=3660, description="Delivered webhook messages are kept this long"
+    )
+    worker_concurrency: int = Field(
+        default=10, ge=1, le=1000, description="Jobs one `onebudget worker` runs at once"
     )
 
     @property

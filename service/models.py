@@ -10,6 +10,7 @@ from service.models_base import METADATA, Base, OneBudgetModel
 from service.people.models import Person
 from service.spends.models import Spend, SpendLine
 from service.streams.models import FundingStream
+from service.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "Account",
@@ -28,4 +29,7 @@ __all__ = [
     "Spend",
     "SpendLine",
     "Transfer",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]
