@@ -39,6 +39,7 @@ from service.people.endpoints import router as people_router
 from service.spends.endpoints import router as spends_router
 from service.spends.expiry import expire_commitments
 from service.streams.endpoints import router as streams_router
+from service.webhooks.endpoints import router as webhooks_router
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -105,6 +106,7 @@ def _routed_app(config: Settings, lifespan: Lifespan | None = None) -> FastAPI:
         budgets_router,
         allocations_router,
         spends_router,
+        webhooks_router,
     ]
     for router in v1_routers:
         app.include_router(router, responses=COMMON_PROBLEMS)

@@ -15,6 +15,8 @@ SCOPES = (
     "spends:write",
     "spends:approve",
     "ledger:read",
+    "webhooks:read",
+    "webhooks:write",
 )
 
 

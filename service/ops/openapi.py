@@ -33,6 +33,7 @@ _RESOURCES = {
     "allocations": "allocations of your streams' money to budgets",
     "spends": "spends, commitments and reversals",
     "ledger": "ledger transfers of budgets",
+    "webhooks": "your agency's webhook endpoints and their delivery logs",
 }
 _ACTIONS = {"read": "Read", "write": "Create and change", "approve": "Approve or reject"}
 

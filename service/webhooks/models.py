@@ -89,7 +89,8 @@ class WebhookMessage(Base):
 
 
 class WebhookAttempt(Base):
-    """One try at delivering a message: the delivery log partners read."""
+    """One try at delivering a message: the delivery log partners read (with the message's
+    event and budget, so a page of the log is one index scan)."""
 
     __tablename__ = "webhook_attempt"
     __table_args__ = (
@@ -103,6 +104,9 @@ class WebhookAttempt(Base):
     message_seq: Mapped[int] = mapped_column(
         ForeignKey("webhook_message.seq", ondelete="CASCADE"), index=True
     )
+    event_id: Mapped[uuid.UUID]
+    event_type: Mapped[str] = mapped_column(String(40))
+    budget_id: Mapped[uuid.UUID]
     attempt: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime]
     duration_ms: Mapped[int] = mapped_column(Integer)
