@@ -38,6 +38,10 @@ from service.webhooks.outbox import DELIVER, stream
 
 log = logging.getLogger(__name__)
 
+# httpx logs every request's URL at INFO; a partner's URL may carry its own token, so its
+# requests are logged by endpoint id only (below), never by URL.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
 USER_AGENT = "onebudget-webhooks/1"
 GONE = 410
 

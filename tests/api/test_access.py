@@ -201,6 +201,20 @@ async def reject_held(cast: Cast, caller: Partner, commitment_id: str) -> httpx.
     return await caller.post(f"/v1/commitments/{commitment_id}/reject")
 
 
+async def _lead_hook(cast: Cast) -> str:
+    body = {"url": "http://127.0.0.1:9/hooks"}
+    return str((await created(await cast.world.council.post(HOOKS, body)))["id"])
+
+
+async def register_hook(cast: Cast, caller: Partner, _: str) -> httpx.Response:
+    return await caller.post(HOOKS, {"url": "http://127.0.0.1:9/hooks"})
+
+
+async def delete_hook(cast: Cast, caller: Partner, endpoint_id: str) -> httpx.Response:
+    return await caller.delete(f"{HOOKS}/{endpoint_id}")
+
+
+HOOKS = "/v1/webhook-endpoints"
 OK, NO, HIDDEN = "ok", "forbidden", "hidden"
 
 # write -> (its route, set-up done by the lead, the write, what lead / funder / outsider get).
@@ -314,6 +328,15 @@ RULES: dict[str, tuple[str, Setup, Act, str, str, str]] = {
         reject_held,
         NO,
         OK,
+        HIDDEN,
+    ),
+    "register a webhook endpoint": ("POST " + HOOKS, _nothing, register_hook, OK, OK, OK),
+    "delete the lead's webhook endpoint": (
+        "DELETE " + HOOKS + "/{endpoint_id}",
+        _lead_hook,
+        delete_hook,
+        OK,
+        HIDDEN,
         HIDDEN,
     ),
 }

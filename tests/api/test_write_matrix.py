@@ -153,6 +153,17 @@ async def _awaiting_commitment(world: World, partners: PartnerFactory) -> Contex
     return context
 
 
+async def _hook_url(world: World, partners: PartnerFactory) -> Context:
+    """A loopback URL no endpoint has yet (the test settings allow loopback)."""
+    return {"url": f"http://127.0.0.1:9/hooks/{uuid.uuid4().hex[:8]}"}
+
+
+async def _webhook_endpoint(world: World, partners: PartnerFactory) -> Context:
+    """A webhook endpoint of the council."""
+    body = {"url": (await _hook_url(world, partners))["url"]}
+    return {"id": (await created(await world.council.post(WEBHOOK_ENDPOINTS, body)))["id"]}
+
+
 def _stream(name: str) -> dict[str, Any]:
     """A flexible care stream called `name`."""
     return {"name": name, "kind": "social_care", "unspent": "carry_forward"}
@@ -174,6 +185,7 @@ def _allocation(world: World, amount: int) -> dict[str, Any]:
     return {"stream_id": world.care_stream, "amount": amount, "status": "confirmed"}
 
 
+WEBHOOK_ENDPOINTS = "/v1/webhook-endpoints"
 SPENDS = "POST /v1/budgets/{budget_id}/spends"
 COMMITMENTS = "POST /v1/budgets/{budget_id}/commitments"
 POST_HELD = "POST /v1/commitments/{commitment_id}/post"
@@ -276,6 +288,16 @@ RECIPES: dict[str, Recipe] = {
     ),
     "POST /v1/commitments/{commitment_id}/reject": Recipe(
         "spends:approve", _on("/v1/commitments/{id}/reject"), setup=_awaiting_commitment
+    ),
+    "POST /v1/webhook-endpoints": Recipe(
+        "webhooks:write",
+        _fixed(WEBHOOK_ENDPOINTS),
+        lambda w, c: {"url": c["url"]},
+        lambda w, c: {"url": c["url"], "events": ["spend.posted"]},
+        _hook_url,
+    ),
+    "DELETE /v1/webhook-endpoints/{endpoint_id}": Recipe(
+        "webhooks:write", _on(WEBHOOK_ENDPOINTS + "/{id}"), setup=_webhook_endpoint
     ),
 }
 
