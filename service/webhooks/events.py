@@ -6,7 +6,7 @@ what the builders below return, and what docs/api.md lists.
 """
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +80,3 @@ def budget_low(
     data = {"budget_id": str(budget_id), "available": after, "funded": funded, "percent": percent}
     return [Event(EventType.BUDGET_LOW, data)]
 
-
-def typed(events: Sequence[Event]) -> list[str]:
-    """The events' types, for logs and tests."""
-    return [event.type.value for event in events]
