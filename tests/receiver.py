@@ -38,11 +38,13 @@ class Receiver:
     order: list[str] = field(default_factory=list)  # webhook-ids in order first accepted
     bad_signatures: int = 0
     headers: list[dict[str, str]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)  # of every request, verified or not
     url: str = ""
     path: str = "/hooks/onebudget"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        self.paths.append(request.url.path)
         body = await request.body()
         headers = dict(request.headers)
         try:
@@ -60,7 +62,15 @@ class Receiver:
         if 200 <= status < 300 and webhook_id not in self.accepted:
             self.accepted[webhook_id] = message
             self.order.append(webhook_id)
-        await Response(status_code=status)(scope, receive, send)
+        # A redirect names a place to go: somewhere else on this receiver.
+        elsewhere = self.url.replace(self.path, "/elsewhere")
+        moved = {"location": elsewhere} if 300 <= status < 400 else {}
+        await Response(status_code=status, headers=moved)(scope, receive, send)
+
+    def delivered_twice(self) -> list[str]:
+        """Webhook-ids answered 2xx more than once (a duplicate delivery, not a retry)."""
+        taken = [webhook_id for webhook_id, status in self.arrivals if 200 <= status < 300]
+        return sorted({webhook_id for webhook_id in taken if taken.count(webhook_id) > 1})
 
     def of_type(self, event_type: str) -> list[dict[str, Any]]:
         """The accepted messages of one type, in the order they were first accepted."""

@@ -38,8 +38,6 @@ class Target:
 
 def _allowed(address: IPAddress, networks: Sequence[IPNetwork]) -> tuple[bool, bool]:
     """(may be called at all, may be called over plain http)."""
-    mapped = getattr(address, "ipv4_mapped", None)
-    address = mapped or address
     if any(address in network for network in networks):
         return True, True
     public = address.is_global and not address.is_multicast
@@ -47,6 +45,8 @@ def _allowed(address: IPAddress, networks: Sequence[IPNetwork]) -> tuple[bool, b
 
 
 def _check_address(address: IPAddress, scheme: str, networks: Sequence[IPNetwork]) -> None:
+    # ::ffff:10.0.0.1 is 10.0.0.1 to the network: judge (and name) it as such.
+    address = getattr(address, "ipv4_mapped", None) or address
     allowed, plain_http = _allowed(address, networks)
     if not allowed:
         raise RefusedUrl(

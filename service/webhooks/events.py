@@ -79,4 +79,3 @@ def budget_low(
         return []
     data = {"budget_id": str(budget_id), "available": after, "funded": funded, "percent": percent}
     return [Event(EventType.BUDGET_LOW, data)]
-

@@ -23,6 +23,13 @@ async def test_plain_http_names_no_tls_server() -> None:
     assert str(aimed.url) == "http://127.0.0.1:9/hooks" and aimed.extensions == {}
 
 
+async def test_an_ipv4_mapped_address_is_judged_as_its_ipv4_address() -> None:
+    aimed = await target("http://[::ffff:127.0.0.1]:9/hooks", networks=LOOPBACK, timeout=2)
+    assert aimed.url.port == 9
+    with pytest.raises(RefusedUrl, match="10.0.0.1"):
+        await target("https://[::ffff:10.0.0.1]/hooks", networks=LOOPBACK, timeout=2)
+
+
 async def test_a_name_resolving_inside_is_refused_at_delivery_too() -> None:
     with pytest.raises(RefusedUrl, match="loopback"):
         await target("https://localhost/hooks", networks=[], timeout=2)

@@ -179,6 +179,7 @@ async def test_redirects_are_not_followed_and_slow_answers_time_out(
     log = await _log(world.council, endpoint)
     errors = {entry["error"] for entry in log if not entry["delivered"]}
     assert "answered 307" in errors
+    assert set(receiver.paths) == {receiver.path}  # the redirect was never followed
     assert f"no answer within {settings.webhook_timeout_seconds:g} s" in errors
 
 
@@ -211,6 +212,7 @@ async def test_many_spends_at_once_each_arrive_once_and_in_order_per_budget(
         stop.set()
         await asyncio.wait_for(second_worker, 30)
     assert receiver.bad_signatures == 0
+    assert receiver.delivered_twice() == []  # two workers never sent one message at once
     for budget_id in (world.budget_id, other):
         expected = await _outbox_order(app, endpoint, budget_id)
         assert receiver.budget_order(budget_id) == expected
