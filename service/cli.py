@@ -1,4 +1,4 @@
-"""The `onebudget` command: serve, run jobs, migrate, onboard partners, export the OpenAPI document.
+"""The `onebudget` command: serve, run jobs, migrate, onboard partners, export the API contracts.
 
 Operator commands print JSON on stdout. Every error goes to stderr as one line saying what
 went wrong and a last line `hint: ...` saying what to do, with a non-zero exit code and
@@ -30,12 +30,14 @@ from service.database import make_engine, make_sessionmaker, plain_url
 from service.migrate import upgrade
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi" / "v1.json"
+SDL_PATH = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
 
 _AGENCY_KINDS = ["council", "housing", "employment", "equipment", "health", "other"]
 _FIND_AGENCIES = (
     "find agency ids with `onebudget agencies list`, or add one with `onebudget agencies add`"
 )
 _FIND_CLIENTS = "find client ids with `onebudget clients list`"
+_LOOPBACK = "use --host 127.0.0.1 (the default), or an address of this machine"
 _NAME_RULE = 'give --name 1 to 200 characters, e.g. --name "Northshire ICB"'
 # SQLSTATE classes of a failed connection: connection exception, invalid authorization,
 # invalid catalog name (no such database).
@@ -267,7 +269,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from service.ops.timeouts import header_deadline_protocol
 
     settings = settings.model_copy(
-        update={"host": args.host or settings.host, "port": args.port or settings.port}
+        update={
+            "host": args.host or settings.host,
+            "port": args.port or settings.port,
+            # The demo is for trying things: GraphiQL at /graphql, and introspection.
+            "graphql_ide": settings.graphql_ide or args.demo,
+        }
     )
     try:
         check_exposure(settings)
@@ -310,6 +317,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             ONEBUDGET_DATA_DIR=str(settings.data_dir),
             ONEBUDGET_HOST=settings.host,
             ONEBUDGET_PORT=str(settings.port),
+            ONEBUDGET_GRAPHQL_IDE=str(settings.graphql_ide).lower(),
         )
         uvicorn.run(
             "service.main:app_from_environment",
@@ -374,6 +382,57 @@ def _openapi(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{args.output} is up to date")
         return 0
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(document)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _sandbox_up(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.sandbox.faults import FaultError
+    from adapters.sandbox.options import SandboxOptions
+    from adapters.sandbox.runner import serve_until_stopped
+
+    options = SandboxOptions(
+        host=args.host, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret
+    )
+    try:
+        asyncio.run(
+            serve_until_stopped(
+                faults=dict(args.fault), seed=args.seed, options=options, out=sys.stdout
+            )
+        )
+    except FaultError as exc:
+        raise CommandError(str(exc), "see the fault names in docs/agencies.md") from None
+    except OSError as exc:
+        raise CommandError(
+            f"the sandboxes cannot listen on {args.host}: {exc}", _LOOPBACK
+        ) from None
+    return 0
+
+
+def _fault(text: str) -> tuple[str, float]:
+    """A --fault value, [KIND:]NAME=RATE (an argparse type)."""
+    from adapters.sandbox.faults import FaultError, parse_fault
+
+    try:
+        return parse_fault(text)
+    except FaultError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _graphql_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from schema.app import sdl
+
+    # Built from the code alone, like the OpenAPI document: no key, data dir or database.
+    document = sdl()
+    if args.check:
+        current = args.output.read_text() if args.output.exists() else ""
+        if current != document:
+            raise CommandError(
+                f"{args.output} is stale", "run `onebudget graphql-schema` and commit the file"
+            )
+        print(f"{args.output} is up to date")
+        return 0
     args.output.write_text(document)
     print(f"wrote {args.output}")
     return 0
@@ -444,6 +503,39 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--no-migrate", action="store_true", help="do not apply migrations")
     worker.set_defaults(run=_worker)
 
+    sandbox = commands.add_parser("sandbox", help="sandbox agencies to develop adapters against")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox", required=True)
+    sandbox_up = sandbox_commands.add_parser(
+        "up",
+        help="serve the five sandbox agencies until Ctrl-C",
+        description="Serve the five sandbox agencies (council, housing, employment, equipment, "
+        "health), each on a free local port, and print one JSON line each: "
+        '{"name", "kind", "url"}. Their formats, credentials and controls are in '
+        "docs/agencies.md. Ctrl-C stops them.",
+    )
+    sandbox_up.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="[KIND:]NAME=RATE",
+        help="inject a fault at a rate from 0 to 1, in every sandbox that has it or in one "
+        "(e.g. --fault latency=0.2 --fault council:expired_token=0.5); repeatable. Names: "
+        "latency, timeout, server_error, rate_limit, drop_connection, duplicate, out_of_order, "
+        "malformed, expired_token (council), bad_signature (equipment)",
+    )
+    sandbox_up.add_argument(
+        "--seed", type=int, default=0, help="seeds the fault dice (default: %(default)s)"
+    )
+    sandbox_up.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
+    sandbox_up.add_argument("--webhook-url", help="where the equipment service pushes webhooks")
+    sandbox_up.add_argument(
+        "--webhook-secret",
+        help="the whsec_… secret to sign them with (default: a new one, shown by the "
+        "equipment sandbox's GET /_sandbox/deliveries)",
+    )
+    sandbox_up.set_defaults(run=_sandbox_up)
+
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", help="apply pending migrations").set_defaults(run=_db_upgrade)
 
@@ -498,6 +590,13 @@ def build_parser() -> argparse.ArgumentParser:
     openapi.add_argument("--output", type=Path, default=OPENAPI_PATH)
     openapi.add_argument("--check", action="store_true", help="fail if the file is stale")
     openapi.set_defaults(run=_openapi)
+
+    graphql = commands.add_parser(
+        "graphql-schema", help="write (or --check) schema/schema.graphql, the GraphQL SDL"
+    )
+    graphql.add_argument("--output", type=Path, default=SDL_PATH)
+    graphql.add_argument("--check", action="store_true", help="fail if the file is stale")
+    graphql.set_defaults(run=_graphql_schema)
     return parser
 
 

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     keep_alive_timeout_seconds: int = Field(default=5, gt=0, le=300)
     docs: bool = Field(default=True, description="serve /docs, /redoc and /openapi.json")
+    graphql_ide: bool = Field(
+        default=False,
+        description="serve GraphiQL at GET /graphql and answer introspection (on with --demo)",
+    )
     metrics: bool = Field(default=True, description="serve /metrics")
     metrics_token: SecretStr | None = Field(
         default=None, description="if set, /metrics needs Authorization: Bearer <token>"
@@ -94,6 +98,27 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(
         default=10, ge=1, le=1000, description="Jobs one `onebudget worker` runs at once"
+    )
+    # GraphQL limits (schema/limits.py): the defaults let a caseload page pass, 50 budgets with
+    # their streams and last 10 spends with lines (cost about 9,300), and refuse two lists of
+    # 100 nested (20,301 at the least).
+    graphql_max_depth: int = Field(
+        default=12,
+        ge=1,
+        le=100,
+        description="GraphQL: fields nested on an operation's longest path",
+    )
+    graphql_max_aliases: int = Field(
+        default=20, ge=0, le=1000, description="GraphQL: aliased fields in one operation"
+    )
+    graphql_max_tokens: int = Field(
+        default=2000, ge=200, le=100_000, description="GraphQL: lexical tokens in one document"
+    )
+    graphql_max_cost: int = Field(
+        default=15_000,
+        ge=1,
+        le=10_000_000,
+        description="GraphQL: objects and list items one operation may return, estimated",
     )
 
     @property

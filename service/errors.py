@@ -5,7 +5,7 @@ in one table. Errors of the HTTP edge itself subclass `Problem` and carry their 
 """
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from service.domain.errors import (
     BadCursor,
     DomainError,
     ForbiddenRole,
+    InvalidInput,
     MissingScope,
     NotFound,
     StaleVersion,
@@ -164,7 +165,8 @@ def _funds_extensions(error: InsufficientFunds) -> Mapping[str, Any]:
 
 
 # Every domain refusal and its problem, in one table. A class not listed falls back to its
-# nearest listed base; GraphQL will map the same classes to its own error codes.
+# nearest listed base. GraphQL (schema/errors.py) answers the same classes from this table:
+# the slug is its refusal code, the status decides its error code.
 PROBLEMS: dict[type[DomainError], ProblemSpec] = {
     NotFound: ProblemSpec(404, "not-found", "Not found"),
     MissingScope: ProblemSpec(
@@ -185,6 +187,9 @@ PROBLEMS: dict[type[DomainError], ProblemSpec] = {
     ),
     VersionRequired: ProblemSpec(428, "precondition-required", "Precondition required"),
     BadCursor: ProblemSpec(400, "bad-cursor", "Bad cursor"),
+    InvalidInput: ProblemSpec(
+        422, "validation-error", "Invalid request", lambda e: {"errors": e.errors}
+    ),
     AccessRevoked: ProblemSpec(
         401,
         "unauthenticated",
@@ -237,6 +242,35 @@ def problem_spec(error: DomainError) -> ProblemSpec:
     return FALLBACK
 
 
+@dataclass(frozen=True, slots=True)
+class Described:
+    """A refusal as every API edge shows it: status, type slug, title, sentence, extra fields."""
+
+    status: int
+    slug: str
+    title: str
+    detail: str
+    extensions: Mapping[str, Any]
+    headers: Mapping[str, str]
+
+
+def describe(error: "DomainError | Problem") -> Described:
+    """What a domain refusal or an edge problem says, from the one table above."""
+    if isinstance(error, Problem):
+        return Described(
+            error.status, error.slug, error.title, error.detail, error.extensions, error.headers
+        )
+    spec = problem_spec(error)
+    return Described(
+        spec.status,
+        spec.slug,
+        spec.title,
+        error.detail,
+        spec.extensions(error),
+        spec.headers(error),
+    )
+
+
 # Pydantic's error types for "not an integer"; on a money field the message says pence.
 _NOT_AN_INTEGER = frozenset({"int_type", "int_parsing", "int_from_float"})
 
@@ -257,14 +291,16 @@ def _message(error: Mapping[str, Any], location: list[str], *, patch: bool) -> s
     return str(error.get("msg", ""))
 
 
-def _validation_errors(exc: RequestValidationError, *, patch: bool) -> list[dict[str, Any]]:
-    """One entry per bad field, with a JSON-pointer-like location and a message."""
-    errors = []
-    for error in exc.errors():
+def field_errors(
+    errors: Iterable[Mapping[str, Any]], *, patch: bool = False
+) -> list[dict[str, str]]:
+    """One entry per bad field of pydantic's errors, with a dotted location and a message."""
+    found = []
+    for error in errors:
         location = [str(part) for part in error.get("loc", ()) if part != "body"]
         message = _message(error, location, patch=patch)
-        errors.append({"field": ".".join(location), "message": message})
-    return errors
+        found.append({"field": ".".join(location), "message": message})
+    return found
 
 
 def server_error_response() -> JSONResponse:
@@ -293,26 +329,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Route every exception the app can raise to one problem renderer."""
 
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(
-            status=exc.status,
-            slug=exc.slug,
-            title=exc.title,
-            detail=exc.detail,
-            extensions=exc.extensions,
-            headers=exc.headers,
-        )
-
     @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        spec = problem_spec(exc)
+    async def _refused(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError | Problem)
+        said = describe(exc)
         return problem_response(
-            status=spec.status,
-            slug=spec.slug,
-            title=spec.title,
-            detail=exc.detail,
-            extensions=spec.extensions(exc),
-            headers=spec.headers(exc),
+            status=said.status,
+            slug=said.slug,
+            title=said.title,
+            detail=said.detail,
+            extensions=said.extensions,
+            headers=said.headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -322,7 +349,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             slug="validation-error",
             title="Invalid request",
             detail="The request has fields that are missing, unknown or out of range.",
-            extensions={"errors": _validation_errors(exc, patch=request.method == "PATCH")},
+            extensions={"errors": field_errors(exc.errors(), patch=request.method == "PATCH")},
         )
 
     @app.exception_handler(StarletteHTTPException)

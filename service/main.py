@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from schema.app import graphql_router
 from service.agencies.endpoints import router as agencies_router
 from service.allocations.endpoints import router as allocations_router
 from service.api.pagination import use_cursor_secret
@@ -111,6 +112,9 @@ def _routed_app(config: Settings, lifespan: Lifespan | None = None) -> FastAPI:
     for router in v1_routers:
         app.include_router(router, responses=COMMON_PROBLEMS)
     install_openapi(app, [*edge_routers, *v1_routers])
+    # GraphQL for council front-ends: same process, tokens, services and middleware; its
+    # contract is schema/schema.graphql, not the OpenAPI document.
+    app.include_router(graphql_router(config), include_in_schema=False)
     return app
 
 

@@ -4,6 +4,8 @@ Reach (anything outside answers 404, exactly as if it did not exist):
 - an agency reaches its own streams;
 - the budgets it leads (it opened them) or funds (the lead brought it on);
 - the people it registered, or whose budgets it reaches;
+- the name, kind and agency of each stream paying into a budget it reaches (a budget shows
+  its streams), but not that stream's rules;
 - its own webhook endpoints (and their delivery logs), which hear of every budget it reaches.
 
 Roles on what it reaches (a role that may not answers 403, naming the role that may):
@@ -20,12 +22,13 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.caller import Caller
 from service.budgets.models import Budget, BudgetFunder
 from service.domain.errors import ForbiddenRole, MissingScope, NotFound
+from service.ledger.models import Account
 from service.people.models import Person
 from service.streams.models import FundingStream
 from service.webhooks.models import WebhookEndpoint
@@ -69,6 +72,22 @@ def budget_in_reach(agency_id: AgencyRef) -> ColumnElement[bool]:
     """Budgets the agency leads, or was brought onto as a funder."""
     funds = exists().where(BudgetFunder.budget_id == Budget.id, BudgetFunder.agency_id == agency_id)
     return or_(Budget.lead_agency_id == agency_id, funds)
+
+
+def budgets_reached(
+    budget_id: SQLColumnExpression[uuid.UUID], agency_id: AgencyRef
+) -> ColumnElement[bool]:
+    """Rows of a budget (spends, transfers, allocations) whose budget the agency reaches."""
+    return exists().where(Budget.id == budget_id, budget_in_reach(agency_id))
+
+
+def stream_shown(agency_id: AgencyRef) -> ColumnElement[bool]:
+    """Streams the agency owns, or that pay into a budget it reaches: a budget names its
+    streams (name, kind, agency) to everyone who reaches it; the rules stay the owner's."""
+    pays_in = exists().where(
+        Account.stream_id == FundingStream.id, budgets_reached(Account.budget_id, agency_id)
+    )
+    return or_(stream_in_reach(agency_id), pays_in)
 
 
 def person_in_reach(agency_id: AgencyRef) -> ColumnElement[bool]:

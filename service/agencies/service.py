@@ -1,6 +1,7 @@
 """Registering and listing partner agencies."""
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -55,3 +56,11 @@ async def list_agencies(
     return await paginate(
         session, select(Agency), order=[Agency.name, Agency.id], cursor=cursor, limit=limit
     )
+
+
+async def get_agencies(
+    session: AsyncSession, *, agency_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Agency]:
+    """The agencies among `agency_ids` (the directory is open to any valid token)."""
+    rows = await session.scalars(select(Agency).where(Agency.id.in_(agency_ids)))
+    return {agency.id: agency for agency in rows}

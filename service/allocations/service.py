@@ -7,6 +7,7 @@ take-back takes only money free in the pot (service.domain.adjustments).
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,7 +33,7 @@ from service.ledger.repository import (
     lock_budget,
     post_batch,
 )
-from service.policy import budget_in_reach, require_scope
+from service.policy import budget_in_reach, budgets_reached, require_scope
 from service.streams.models import FundingStream
 from service.streams.repository import find_stream
 from service.views import view_of
@@ -163,6 +164,27 @@ async def _refreshed_view(session: AsyncSession, allocation: Allocation) -> Allo
     await session.flush()
     await session.refresh(allocation)
     return view_of(AllocationView, allocation)
+
+
+async def allocations_of(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    budget_ids: Sequence[uuid.UUID] = (),
+    allocation_ids: Sequence[uuid.UUID] = (),
+) -> list[AllocationView]:
+    """Allocations on budgets within reach, oldest first: those of `budget_ids`, or those
+    named by `allocation_ids`."""
+    require_scope(caller, "budgets:read")
+    rows = await session.scalars(
+        select(Allocation)
+        .where(
+            Allocation.budget_id.in_(budget_ids) | Allocation.id.in_(allocation_ids),
+            budgets_reached(Allocation.budget_id, caller.agency_id),
+        )
+        .order_by(Allocation.created_at, Allocation.id)
+    )
+    return [view_of(AllocationView, row) for row in rows]
 
 
 async def create_allocation(

@@ -13,7 +13,8 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -21,14 +22,26 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import Select, tuple_
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    bindparam,
+    column,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from service.domain.errors import BadCursor
 
 T = TypeVar("T")
 M = TypeVar("M")
+U = TypeVar("U")
 
 _NONCE_BYTES = 12
 _INT64 = range(-(2**63), 2**63)
@@ -106,6 +119,69 @@ def _coerce(value: Any, column: InstrumentedAttribute[Any]) -> Any:
         raise _bad() from None
 
 
+@dataclass(frozen=True, slots=True)
+class Slice(Generic[T]):
+    """One page of a list: its items, each with the sort key its cursor seals, and whether
+    more follow. Cursors are sealed only when asked for (a GraphQL edge's `cursor`)."""
+
+    items: list[T]
+    keys: list[tuple[Any, ...]]
+    more: bool
+
+    def cursor(self, index: int) -> str:
+        """The cursor just after item `index`: pass it back to read on from there."""
+        return encode_cursor(*self.keys[index])
+
+    @property
+    def next_cursor(self) -> str | None:
+        """The cursor of the next page, None on the last one."""
+        return self.cursor(len(self.items) - 1) if self.more else None
+
+    def map(self, convert: Callable[[list[T]], list[U]]) -> "Slice[U]":
+        """The same page with its items converted (one for one, in order)."""
+        return Slice(convert(self.items), self.keys, self.more)
+
+
+def _after(cursor: str, order: Sequence[InstrumentedAttribute[Any]]) -> list[Any]:
+    """A cursor's sort key, as the order columns' Python values."""
+    parts = decode_cursor(cursor, parts=len(order))
+    return [_coerce(v, col) for v, col in zip(parts, order, strict=True)]
+
+
+def _sort_key(row: Any, order: Sequence[InstrumentedAttribute[Any]]) -> tuple[Any, ...]:
+    return tuple(_cursor_value(getattr(row, col.key)) for col in order)
+
+
+def _cut(rows: list[M], order: Sequence[InstrumentedAttribute[Any]], limit: int) -> Slice[M]:
+    """The first `limit` rows (one more was read, to tell whether more follow)."""
+    page = rows[:limit]
+    return Slice(page, [_sort_key(row, order) for row in page], len(rows) > limit)
+
+
+def _ordered(
+    order: Sequence[InstrumentedAttribute[Any]], newest_first: bool
+) -> list[ColumnElement[Any]]:
+    return [col.desc() if newest_first else col.asc() for col in order]
+
+
+async def paginate_slice(
+    session: AsyncSession,
+    query: Select[M],
+    *,
+    order: Sequence[InstrumentedAttribute[Any]],
+    cursor: str | None,
+    limit: int,
+    newest_first: bool = False,
+) -> Slice[M]:
+    """One keyset page of `query` ordered by `order` (unique together), after `cursor`."""
+    if cursor is not None:
+        key, bound = tuple_(*order), tuple_(*_after(cursor, order))
+        query = query.where(key < bound if newest_first else key > bound)
+    query = query.order_by(*_ordered(order, newest_first))
+    rows = list((await session.scalars(query.limit(limit + 1))).all())
+    return _cut(rows, order, limit)
+
+
 async def paginate(
     session: AsyncSession,
     query: Select[M],
@@ -116,20 +192,61 @@ async def paginate(
     newest_first: bool = False,
 ) -> tuple[list[M], str | None]:
     """One keyset page of `query` ordered by `order` (unique together); and the next cursor."""
-    if cursor is not None:
-        after = [
-            _coerce(v, col)
-            for v, col in zip(decode_cursor(cursor, parts=len(order)), order, strict=True)
-        ]
-        key, bound = tuple_(*order), tuple_(*after)
-        query = query.where(key < bound if newest_first else key > bound)
-    query = query.order_by(*(col.desc() if newest_first else col for col in order))
-    rows = list((await session.scalars(query.limit(limit + 1))).all())
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    next_cursor = encode_cursor(*(_cursor_value(getattr(last, col.key)) for col in order))
-    return rows[:limit], next_cursor
+    page = await paginate_slice(
+        session, query, order=order, cursor=cursor, limit=limit, newest_first=newest_first
+    )
+    return page.items, page.next_cursor
+
+
+async def paginate_each(
+    session: AsyncSession,
+    query: Select[M],
+    *,
+    owner: InstrumentedAttribute[Any],
+    pages: Sequence[tuple[Any, str | None]],
+    order: Sequence[InstrumentedAttribute[Any]],
+    limit: int,
+    newest_first: bool = False,
+) -> list[Slice[M]]:
+    """A page of `query` for each (owner, cursor), in one statement: e.g. the newest ten
+    spends of each of fifty budgets. Each page is what paginate_slice would give for
+    `query` narrowed to `owner == value`, so its cursors work there too."""
+    if not pages:
+        return []
+    bounds = [None if cursor is None else _after(cursor, order) for _, cursor in pages]
+    arrays = [bindparam("owners", [value for value, _ in pages], type_=ARRAY(owner.type))]
+    arrays += [
+        bindparam(f"after_{i}", [b[i] if b else None for b in bounds], type_=ARRAY(col.type))
+        for i, col in enumerate(order)
+    ]
+    names = [f"after_{i}" for i in range(len(order))]
+    wanted = (
+        func.unnest(*arrays)
+        .table_valued(
+            column("owner", owner.type),
+            *(column(name, col.type) for name, col in zip(names, order, strict=True)),
+            with_ordinality="n",
+        )
+        .render_derived(name="wanted")
+    )
+    key, bound = tuple_(*order), tuple_(*(wanted.c[name] for name in names))
+    page = (
+        query.where(owner == wanted.c.owner)
+        .where(or_(wanted.c[names[0]].is_(None), key < bound if newest_first else key > bound))
+        .order_by(*_ordered(order, newest_first))
+        .limit(limit + 1)
+        .lateral("page")
+    )
+    entity = aliased(query.column_descriptions[0]["entity"], page)
+    found = await session.execute(select(wanted.c.n, entity).select_from(wanted).join(page, true()))
+    rows: list[list[M]] = [[] for _ in pages]
+    for n, row in found:
+        rows[n - 1].append(row)
+    for each in rows:
+        each.sort(key=lambda row: tuple(getattr(row, col.key) for col in order))
+        if newest_first:
+            each.reverse()
+    return [_cut(each, order, limit) for each in rows]
 
 
 def _cursor_value(value: Any) -> Any:

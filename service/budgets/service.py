@@ -4,30 +4,34 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.agencies.models import Agency
-from service.api.pagination import paginate
+from service.api.pagination import Slice, paginate_each, paginate_slice
 from service.auth.caller import Caller
 from service.budgets.balances import Balances, StreamTotals, Totals, summarise
 from service.budgets.models import Budget, BudgetFunder
 from service.budgets.repository import find_budget
 from service.budgets.schemas import BudgetIn, BudgetPatch
 from service.domain.errors import NotFound
-from service.domain.vocabulary import Deployment
+from service.domain.ledger import AccountKind
+from service.domain.vocabulary import Deployment, SpendStatus
 from service.events.publish import budget_changed
 from service.ledger.models import Account, Transfer
-from service.ledger.repository import counters_as_of, current_counters
+from service.ledger.repository import counters_as_of, current_counters, pot_available
 from service.policy import (
     budget_in_reach,
+    budgets_reached,
     person_access,
     require_lead,
     require_person_steward,
     require_scope,
 )
+from service.spends.models import Spend
 from service.versions import Precondition
 from service.views import view_of
 
@@ -85,6 +89,39 @@ class TransferView:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetFilter:
+    """Which budgets of a caseload to list; None leaves a condition out."""
+
+    person_id: uuid.UUID | None = None
+    awaiting_approval: bool | None = None  # a spend or commitment awaits an agency's approval
+    available_below: int | None = None  # less than this in total is free to spend
+    active_on: date | None = None  # the day falls within the budget's period
+
+
+def _filtered(filter: BudgetFilter) -> list[Any]:
+    """The WHERE conditions of a filter."""
+    conditions: list[Any] = []
+    if filter.person_id is not None:
+        conditions.append(Budget.person_id == filter.person_id)
+    if filter.awaiting_approval is not None:
+        awaits = exists().where(
+            Spend.budget_id == Budget.id, Spend.status == SpendStatus.PENDING_APPROVAL
+        )
+        conditions.append(awaits if filter.awaiting_approval else ~awaits)
+    if filter.available_below is not None:
+        available = (
+            select(func.coalesce(func.sum(pot_available(Account)), 0))
+            .where(Account.budget_id == Budget.id, Account.kind == AccountKind.POT.value)
+            .scalar_subquery()
+        )
+        conditions.append(available < filter.available_below)
+    if filter.active_on is not None:
+        conditions.append(Budget.starts_on <= filter.active_on)
+        conditions.append(Budget.ends_on >= filter.active_on)
+    return conditions
+
+
 async def _views(session: AsyncSession, budgets: Sequence[Budget]) -> list[BudgetView]:
     """Budgets with their balances: a page costs the same few queries as one budget."""
     counters = await current_counters(session, budget_ids=[budget.id for budget in budgets])
@@ -118,6 +155,33 @@ async def get_budget(session: AsyncSession, caller: Caller, *, budget_id: uuid.U
     return (await _views(session, [budget]))[0]
 
 
+async def get_budgets(
+    session: AsyncSession, caller: Caller, *, budget_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, BudgetView]:
+    """The budgets among `budget_ids` within reach, with their balances, in four queries."""
+    require_scope(caller, "budgets:read")
+    rows = await session.scalars(
+        select(Budget).where(Budget.id.in_(budget_ids), budget_in_reach(caller.agency_id))
+    )
+    return {view.id: view for view in await _views(session, list(rows))}
+
+
+async def budgets_slice(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    filter: BudgetFilter,
+    cursor: str | None,
+    limit: int,
+) -> Slice[BudgetView]:
+    """A page of the budgets within reach that pass the filter, oldest first."""
+    require_scope(caller, "budgets:read")
+    query = select(Budget).where(budget_in_reach(caller.agency_id), *_filtered(filter))
+    order = [Budget.created_at, Budget.id]
+    page = await paginate_slice(session, query, order=order, cursor=cursor, limit=limit)
+    return Slice(await _views(session, page.items), page.keys, page.more)
+
+
 async def list_budgets(
     session: AsyncSession,
     caller: Caller,
@@ -127,13 +191,10 @@ async def list_budgets(
     limit: int,
 ) -> tuple[list[BudgetView], str | None]:
     """Budgets within reach, optionally of one person, oldest first."""
-    require_scope(caller, "budgets:read")
-    query = select(Budget).where(budget_in_reach(caller.agency_id))
-    if person_id is not None:
-        query = query.where(Budget.person_id == person_id)
-    order = [Budget.created_at, Budget.id]
-    rows, next_cursor = await paginate(session, query, order=order, cursor=cursor, limit=limit)
-    return await _views(session, rows), next_cursor
+    page = await budgets_slice(
+        session, caller, filter=BudgetFilter(person_id=person_id), cursor=cursor, limit=limit
+    )
+    return page.items, page.next_cursor
 
 
 async def update_budget(
@@ -201,27 +262,50 @@ async def list_transfers(
     """The budget's transfers, newest first, each with its stream and account kinds."""
     require_scope(caller, "ledger:read")
     budget = await find_budget(session, budget_id=budget_id, within_reach_of=caller.agency_id)
-    page, next_cursor = await paginate(
+    page = (await transfers_of_budgets(session, caller, pages=[(budget.id, cursor)], limit=limit))[
+        0
+    ]
+    return page.items, page.next_cursor
+
+
+async def transfers_of_budgets(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    pages: Sequence[tuple[uuid.UUID, str | None]],
+    limit: int,
+) -> list[Slice[TransferView]]:
+    """A page of transfers, newest first, for each (budget, cursor), in two queries.
+
+    Budgets outside reach get empty pages (the caller found them within reach first).
+    """
+    require_scope(caller, "ledger:read")
+    slices = await paginate_each(
         session,
-        select(Transfer).where(Transfer.budget_id == budget.id),
+        select(Transfer).where(budgets_reached(Transfer.budget_id, caller.agency_id)),
+        owner=Transfer.budget_id,
+        pages=pages,
         order=[Transfer.seq],
-        cursor=cursor,
         limit=limit,
         newest_first=True,
     )
-    ids = {t.debit_account_id for t in page} | {t.credit_account_id for t in page}
+    ids = {t.debit_account_id for s in slices for t in s.items}
+    ids |= {t.credit_account_id for s in slices for t in s.items}
     rows = await session.execute(
         select(Account.id, Account.stream_id, Account.kind).where(Account.id.in_(ids))
     )
     accounts = {account_id: (stream_id, kind) for account_id, stream_id, kind in rows}
-    views = [
-        view_of(
-            TransferView,
-            t,
-            stream_id=accounts[t.debit_account_id][0],
-            debit_account=accounts[t.debit_account_id][1],
-            credit_account=accounts[t.credit_account_id][1],
-        )
-        for t in page
-    ]
-    return views, next_cursor
+
+    def views(transfers: list[Transfer]) -> list[TransferView]:
+        return [
+            view_of(
+                TransferView,
+                t,
+                stream_id=accounts[t.debit_account_id][0],
+                debit_account=accounts[t.debit_account_id][1],
+                credit_account=accounts[t.credit_account_id][1],
+            )
+            for t in transfers
+        ]
+
+    return [page.map(views) for page in slices]

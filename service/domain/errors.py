@@ -1,10 +1,10 @@
 """Refusals the rules make, with no HTTP meaning: `service.errors` maps each to a problem.
 
 Every public service function raises these (or a feature's subclass of DomainError); each
-API edge (REST today, GraphQL next) turns them into its own answer in one table.
+API edge (REST, GraphQL) turns them into its own answer from one table (service.errors).
 """
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 
 
 class DomainError(Exception):
@@ -55,3 +55,11 @@ class BadCursor(DomainError):
 
     def __init__(self) -> None:
         super().__init__("The cursor is not valid: pass next_cursor exactly as returned.")
+
+
+class InvalidInput(DomainError):
+    """Fields missing, unknown, of the wrong type or out of range, each with a message."""
+
+    def __init__(self, detail: str, *, errors: Sequence[Mapping[str, str]]) -> None:
+        super().__init__(detail)
+        self.errors = [dict(error) for error in errors]

@@ -17,6 +17,8 @@ from service.auth.dependencies import Authenticated, Verified
 from service.database import SessionDep
 from service.errors import Problem
 from service.idempotency.store import (
+    KEY_MAX_LENGTH,
+    KEY_PATTERN,
     AlreadyAnswered,
     IdempotentRequest,
     Keeper,
@@ -102,8 +104,8 @@ KeyHeader = Annotated[
     Header(
         alias=KEY_HEADER,
         min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
+        max_length=KEY_MAX_LENGTH,
+        pattern=KEY_PATTERN,
         description="A unique key per intended write (a UUID is good); retries reuse it.",
     ),
 ]

@@ -27,6 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.domain.errors import DomainError
 from service.sql import Statement
 
+# What a key may be, in every API: 1 to 255 printable ASCII characters, no spaces.
+KEY_PATTERN = r"^[\x21-\x7e]+$"
+KEY_MAX_LENGTH = 255
+
 # The claim as a FROM item, its columns (bound as :client_id and :key), and the claim alone.
 CLAIM_FROM = func.idempotency_claim(
     bindparam("client_id", type_=Uuid()), bindparam("key", type_=String())

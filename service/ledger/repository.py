@@ -126,6 +126,11 @@ async def ensure_accounts(
     )
 
 
+def pot_available(pot: type[Account]) -> ColumnElement[int]:
+    """A pot account's money free to spend, in SQL (Counters.credit_balance)."""
+    return pot.credits_posted - pot.debits_posted - pot.debits_pending
+
+
 def lock_pots_statement(
     *, reach: bool = True, extra: Sequence[ColumnElement[Any]] = ()
 ) -> Select[Any]:
@@ -149,7 +154,7 @@ def lock_pots_statement(
             FundingStream.unspent,
             FundingStream.approval_threshold_amount,
             POT.id.label("pot_id"),
-            (POT.credits_posted - POT.debits_posted - POT.debits_pending).label("available"),
+            pot_available(POT).label("available"),
             POT.debits_pending.label("pending"),
             spent.id.label("spent_id"),
             (spent.credits_posted - spent.debits_posted).label("spent"),

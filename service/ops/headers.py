@@ -2,12 +2,15 @@
 
 from service.ops.middleware import ASGIApp, Message, Receive, Scope, Send
 
+# Paths whose answers may hold personal data: REST's /v1 and GraphQL's /graphql.
+PRIVATE_PREFIXES = ("/v1/", "/graphql")
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 _NO_STORE = (b"cache-control", b"no-store")
 
 
 class SecurityHeaders:
-    """Add X-Content-Type-Options: nosniff to every answer and Cache-Control: no-store on /v1."""
+    """Add X-Content-Type-Options: nosniff to every answer; Cache-Control: no-store on /v1
+    and /graphql."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -16,7 +19,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        private = scope["path"].startswith("/v1/") or scope["path"] == "/v1"
+        path = scope["path"]
+        private = path.startswith(PRIVATE_PREFIXES) or path == "/v1"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

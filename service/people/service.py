@@ -1,15 +1,18 @@
 """Registering, reading and correcting budget holders, within the caller's reach and role."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.api.pagination import Slice, paginate_slice
 from service.auth.caller import Caller
 from service.people.models import Person
 from service.people.schemas import PersonIn, PersonPatch
-from service.policy import person_access, require_person_steward, require_scope
+from service.policy import person_access, person_in_reach, require_person_steward, require_scope
 from service.versions import Precondition
 from service.views import view_of
 
@@ -45,6 +48,32 @@ async def get_person(session: AsyncSession, caller: Caller, *, person_id: uuid.U
     require_scope(caller, "people:read")
     access = await person_access(session, caller, person_id=person_id)
     return view_of(PersonView, access.person)
+
+
+async def get_people(
+    session: AsyncSession, caller: Caller, *, person_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, PersonView]:
+    """The people among `person_ids` within the caller's reach, in one query."""
+    require_scope(caller, "people:read")
+    rows = await session.scalars(
+        select(Person).where(Person.id.in_(person_ids), person_in_reach(caller.agency_id))
+    )
+    return {person.id: view_of(PersonView, person) for person in rows}
+
+
+async def people_slice(
+    session: AsyncSession, caller: Caller, *, cursor: str | None, limit: int
+) -> Slice[PersonView]:
+    """A page of the people within the caller's reach, oldest first."""
+    require_scope(caller, "people:read")
+    page = await paginate_slice(
+        session,
+        select(Person).where(person_in_reach(caller.agency_id)),
+        order=[Person.created_at, Person.id],
+        cursor=cursor,
+        limit=limit,
+    )
+    return page.map(lambda rows: [view_of(PersonView, row) for row in rows])
 
 
 async def update_person(

@@ -14,7 +14,7 @@ from sqlalchemy import DateTime, Interval, Select, Uuid, any_, bindparam, case, 
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.api.pagination import paginate
+from service.api.pagination import Slice, paginate, paginate_each
 from service.auth.service import client_may_act_column, require_client_may_act
 from service.budgets.models import Budget
 from service.domain.errors import NotFound
@@ -31,7 +31,7 @@ from service.ledger.repository import (
     lock_pots_statement,
     post_batch,
 )
-from service.policy import budget_in_reach
+from service.policy import budget_in_reach, budgets_reached
 from service.spends.models import NewLine, NewSpend, Spend, SpendLine
 from service.sql import Statement
 from service.streams.models import FundingStream
@@ -273,6 +273,10 @@ async def lines_of(
     return found
 
 
+# A budget's spends and commitments are listed newest first, in this order.
+NEWEST = [Spend.created_at, Spend.id]
+
+
 async def page_of_budget(
     session: AsyncSession,
     *,
@@ -284,13 +288,47 @@ async def page_of_budget(
     """A page of one budget's spends (or commitments), newest first."""
     query = select(Spend).where(Spend.budget_id == budget_id, Spend.kind == kind)
     return await paginate(
+        session, query, order=NEWEST, cursor=cursor, limit=limit, newest_first=True
+    )
+
+
+async def pages_of_budgets(
+    session: AsyncSession,
+    *,
+    pages: Sequence[tuple[uuid.UUID, str | None]],
+    kind: SpendKind,
+    within_reach_of: uuid.UUID,
+    limit: int,
+) -> list[Slice[Spend]]:
+    """page_of_budget for each (budget, cursor), in one statement; outside reach, empty."""
+    query = select(Spend).where(
+        Spend.kind == kind, budgets_reached(Spend.budget_id, within_reach_of)
+    )
+    return await paginate_each(
         session,
         query,
-        order=[Spend.created_at, Spend.id],
-        cursor=cursor,
+        owner=Spend.budget_id,
+        pages=pages,
+        order=NEWEST,
         limit=limit,
         newest_first=True,
     )
+
+
+async def awaiting_on_budgets(
+    session: AsyncSession, *, budget_ids: Sequence[uuid.UUID], within_reach_of: uuid.UUID
+) -> list[Spend]:
+    """Spends and commitments awaiting any agency's approval on these budgets, oldest first."""
+    rows = await session.scalars(
+        select(Spend)
+        .where(
+            Spend.budget_id.in_(budget_ids),
+            Spend.status == SpendStatus.PENDING_APPROVAL,
+            budgets_reached(Spend.budget_id, within_reach_of),
+        )
+        .order_by(Spend.created_at, Spend.id)
+    )
+    return list(rows)
 
 
 def awaiting_agency(agency_id: uuid.UUID) -> Select[Spend]:

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.api.pagination import Slice
 from service.auth.caller import Caller
 from service.budgets.repository import find_budget
 from service.clock import Clock, utc_now
@@ -43,11 +44,13 @@ from service.spends.repository import (
     HELD,
     REVERSAL_CODE,
     SpendLock,
+    awaiting_on_budgets,
     find_spend,
     lines_of,
     lock_for_spend,
     page_awaiting,
     page_of_budget,
+    pages_of_budgets,
     record,
     spend_entries,
 )
@@ -327,6 +330,43 @@ async def list_spends(
         session, budget_id=budget.id, kind=kind, cursor=cursor, limit=limit
     )
     return await _views(session, rows), next_cursor
+
+
+async def spends_of_budgets(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    pages: Sequence[tuple[uuid.UUID, str | None]],
+    kind: SpendKind,
+    limit: int,
+) -> list[Slice[SpendView]]:
+    """list_spends for each (budget, cursor): two queries whatever the number of budgets.
+
+    Budgets outside reach get empty pages (callers found the budgets within reach first).
+    """
+    require_scope(caller, "spends:read")
+    slices = await pages_of_budgets(
+        session, pages=pages, kind=kind, within_reach_of=caller.agency_id, limit=limit
+    )
+    spends = [spend for page in slices for spend in page.items]
+    lines = await lines_of(session, [spend.id for spend in spends])
+    return [
+        page.map(lambda rows: [spend_view(row, lines[row.id]) for row in rows]) for page in slices
+    ]
+
+
+async def awaiting_approval(
+    session: AsyncSession, caller: Caller, *, budget_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[SpendView]]:
+    """Each budget's spends and commitments awaiting any agency's approval, oldest first."""
+    require_scope(caller, "spends:read")
+    rows = await awaiting_on_budgets(
+        session, budget_ids=budget_ids, within_reach_of=caller.agency_id
+    )
+    found: dict[uuid.UUID, list[SpendView]] = {budget_id: [] for budget_id in budget_ids}
+    for view in await _views(session, rows):
+        found[view.budget_id].append(view)
+    return found
 
 
 async def list_approvals(

@@ -1,6 +1,7 @@
 """Creating, reading and changing funding streams: an agency's own, nobody else's."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.api.pagination import paginate
 from service.auth.caller import Caller
 from service.domain.vocabulary import Category, StreamKind, Unspent
-from service.policy import require_scope, stream_in_reach
+from service.policy import require_scope, stream_in_reach, stream_shown
 from service.streams.models import FundingStream
 from service.streams.repository import find_stream
 from service.streams.schemas import StreamIn, StreamPatch
@@ -74,6 +75,34 @@ async def list_streams(
     order = [FundingStream.created_at, FundingStream.id]
     rows, next_cursor = await paginate(session, query, order=order, cursor=cursor, limit=limit)
     return [_view(row) for row in rows], next_cursor
+
+
+async def own_streams(
+    session: AsyncSession, caller: Caller, *, stream_ids: Sequence[uuid.UUID] | None = None
+) -> list[StreamView]:
+    """The caller's streams (those among `stream_ids`, if given), oldest first."""
+    require_scope(caller, "streams:read")
+    query = select(FundingStream).where(stream_in_reach(caller.agency_id))
+    if stream_ids is not None:
+        query = query.where(FundingStream.id.in_(stream_ids))
+    rows = await session.scalars(query.order_by(FundingStream.created_at, FundingStream.id))
+    return [_view(row) for row in rows]
+
+
+async def streams_shown(
+    session: AsyncSession, caller: Caller, *, stream_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, StreamView]:
+    """Streams as a budget names them: the caller's own, or paying into a budget it reaches.
+
+    No scope of its own: it names the streams of budgets and spends the caller has read
+    under theirs. Only a stream's own agency reads its rules (own_streams).
+    """
+    rows = await session.scalars(
+        select(FundingStream).where(
+            FundingStream.id.in_(stream_ids), stream_shown(caller.agency_id)
+        )
+    )
+    return {row.id: _view(row) for row in rows}
 
 
 async def update_stream(

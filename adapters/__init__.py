@@ -1,0 +1,1 @@
+"""Adapters between onebudget and each funding agency's own system."""
