@@ -1,4 +1,4 @@
-"""The `onebudget` command: serve, migrate, onboard partners, export the API contracts.
+"""The `onebudget` command: serve, run jobs, migrate, onboard partners, export the API contracts.
 
 Operator commands print JSON on stdout. Every error goes to stderr as one line saying what
 went wrong and a last line `hint: ...` saying what to do, with a non-zero exit code and
@@ -444,6 +444,35 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from service.jobs.worker import run_worker
+    from service.ops.logging import configure_logging
+
+    if args.concurrency is not None:
+        settings = settings.model_copy(update={"worker_concurrency": args.concurrency})
+    configure_logging(settings.log_level)
+    url = plain_url(settings) if args.no_migrate else _database(settings)
+
+    async def run() -> None:
+        # SIGTERM or Ctrl-C: take no new job, let the running ones finish, then exit.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_worker(url, settings, stop=stop)
+
+    asyncio.run(run())
+    return 0
+
+
+def _positive(text: str) -> int:
+    """A whole number, 1 or more (an argparse type)."""
+    value = int(text) if text.isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more: {text!r}")
+    return value
+
+
 def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     _database(settings)
     print("database is at the latest migration")
@@ -576,6 +605,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (default: one per core, here %(default)s)",
     )
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run queued jobs (webhook deliveries, ...)",
+        description="Run the job queue's jobs until SIGTERM or Ctrl-C, then finish the running"
+        " ones and exit. Run one or more next to `serve`, on the same database.",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=_positive,
+        help="jobs at once (default: ONEBUDGET_WORKER_CONCURRENCY, else 10)",
+    )
+    worker.add_argument("--no-migrate", action="store_true", help="do not apply migrations")
+    worker.set_defaults(run=_worker)
 
     sandbox = commands.add_parser("sandbox", help="sandbox agencies to develop adapters against")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox", required=True)

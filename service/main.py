@@ -42,6 +42,7 @@ from service.spends.expiry import expire_commitments
 from service.streams.endpoints import router as streams_router
 from service.syncs.endpoints import inbound_router
 from service.syncs.endpoints import router as syncs_router
+from service.webhooks.endpoints import router as webhooks_router
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -114,6 +115,7 @@ def _routed_app(config: Settings, lifespan: Lifespan | None = None) -> FastAPI:
         allocations_router,
         spends_router,
         syncs_router,
+        webhooks_router,
     ]
     for router in v1_routers:
         app.include_router(router, responses=COMMON_PROBLEMS)

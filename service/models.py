@@ -18,6 +18,7 @@ from service.syncs.models import (
     OutboundDelivery,
     SyncRun,
 )
+from service.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "Account",
@@ -42,4 +43,7 @@ __all__ = [
     "SpendLine",
     "SyncRun",
     "Transfer",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

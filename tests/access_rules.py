@@ -348,6 +348,23 @@ async def gql_commit(cast: Cast, caller: Partner, _: str) -> Answer:
     )
 
 
+HOOKS = "/v1/webhook-endpoints"
+
+
+async def _lead_hook(cast: Cast) -> str:
+    """A webhook endpoint of the lead (the council)."""
+    body = {"url": "http://127.0.0.1:9/hooks"}
+    return str((await created(await cast.world.council.post(HOOKS, body)))["id"])
+
+
+async def register_hook(cast: Cast, caller: Partner, _: str) -> httpx.Response:
+    return await caller.post(HOOKS, {"url": "http://127.0.0.1:9/hooks"})
+
+
+async def delete_hook(cast: Cast, caller: Partner, endpoint_id: str) -> httpx.Response:
+    return await caller.delete(f"{HOOKS}/{endpoint_id}")
+
+
 OK, NO, HIDDEN = "ok", "forbidden", "hidden"
 
 
@@ -508,6 +525,10 @@ RULES: dict[str, Rule] = {
         OK,
         HIDDEN,
         HIDDEN,
+    ),
+    "register a webhook endpoint": Rule(f"POST {HOOKS}", _nothing, register_hook, None, OK, OK, OK),
+    "delete the lead's webhook endpoint": Rule(
+        f"DELETE {HOOKS}/{{endpoint_id}}", _lead_hook, delete_hook, None, OK, HIDDEN, HIDDEN
     ),
 }
 

@@ -17,6 +17,8 @@ SCOPES = (
     "ledger:read",
     "syncs:read",
     "syncs:write",
+    "webhooks:read",
+    "webhooks:write",
 )
 
 # What a sync needs to do as its agency: apply awards, nothing else.

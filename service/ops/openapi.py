@@ -34,6 +34,7 @@ _RESOURCES = {
     "spends": "spends, commitments and reversals",
     "ledger": "ledger transfers of budgets",
     "syncs": "your agency's syncs with its own system and their dead letters",
+    "webhooks": "your agency's webhook endpoints and their delivery logs",
 }
 _ACTIONS = {"read": "Read", "write": "Create and change", "approve": "Approve or reject"}
 # A write whose words above would mislead.
