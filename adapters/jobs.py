@@ -1,7 +1,6 @@
-"""Syncs as queue jobs, for `onebudget worker` to register (service/jobs/kinds.py):
-
-    JobKind("sync_agency", sync_agency_job, concurrency_limit=0)   # payload {"agency_id": …}
-    Schedule("sync_agencies", "*/5 * * * *", sync_every_agency)
+"""Syncs as `onebudget worker` jobs (registered in service/jobs/kinds.py): one agency's,
+queued when a dead letter's replay is asked for (payload {"agency_id": …}), and every
+connected agency's on a schedule.
 
 A second worker that takes the same agency meanwhile finds its lock held and skips it:
 the running sync covers what it would have read.
@@ -9,29 +8,17 @@ the running sync covers what it would have read.
 
 import logging
 import uuid
-from typing import Any, Protocol
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import Any
 
 from adapters.sync import SyncOutcome, sync_agency
-from service.config import Settings
+from service.jobs.context import WorkerContext
 from service.syncs.connections import all_connections
 from service.syncs.locks import SyncBusy
 
 log = logging.getLogger(__name__)
 
 
-class JobContext(Protocol):
-    """What a worker gives its jobs (service.jobs.context.WorkerContext)."""
-
-    @property
-    def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
-
-    @property
-    def settings(self) -> Settings: ...
-
-
-async def _sync(context: JobContext, agency_id: uuid.UUID) -> SyncOutcome | None:
+async def _sync(context: WorkerContext, agency_id: uuid.UUID) -> SyncOutcome | None:
     """Sync one agency; None if another worker is syncing it now."""
     try:
         outcome = await sync_agency(context.sessionmaker, context.settings, agency_id=agency_id)
@@ -42,12 +29,12 @@ async def _sync(context: JobContext, agency_id: uuid.UUID) -> SyncOutcome | None
     return outcome
 
 
-async def sync_agency_job(context: JobContext, payload: dict[str, Any]) -> None:
+async def sync_agency_job(context: WorkerContext, payload: dict[str, Any]) -> None:
     """The job: sync the agency its payload names."""
     await _sync(context, uuid.UUID(str(payload["agency_id"])))
 
 
-async def sync_every_agency(context: JobContext) -> None:
+async def sync_every_agency(context: WorkerContext) -> None:
     """The schedule: sync every connected agency, one after another."""
     async with context.sessionmaker() as session:
         agencies = [connection.agency_id for connection in await all_connections(session)]

@@ -3,12 +3,10 @@ agency never run at once."""
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.base import (
     AgencyAdapter,
@@ -23,6 +21,7 @@ from adapters.registry import make_adapter
 from adapters.sync import sync_agency
 from service.config import Settings
 from service.domain.vocabulary import Category
+from service.jobs.context import WorkerContext
 from service.syncs.locks import SyncBusy
 from service.syncs.models import AgencyConnection, OutboundDelivery, SyncRun
 from tests.adapters.checks import (
@@ -123,18 +122,10 @@ async def test_two_syncs_of_one_agency_never_run_at_once(
     await assert_ledger_is_the_awards(world, council, "council")
 
 
-@dataclass
-class _Worker:
-    """What a worker hands its jobs."""
-
-    sessionmaker: async_sessionmaker[AsyncSession]
-    settings: Settings
-
-
 async def test_the_scheduled_job_syncs_every_agency(
     world: SyncWorld, agencies: dict[str, Agency], sync_settings: Settings
 ) -> None:
-    await sync_every_agency(_Worker(world.sessionmaker, sync_settings))
+    await sync_every_agency(WorkerContext(world.sessionmaker, sync_settings))
     for kind, agency in agencies.items():
         await assert_ledger_is_the_awards(world, agency, kind)
 
