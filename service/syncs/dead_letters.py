@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.api.pagination import paginate
 from service.domain.errors import NotFound
 from service.syncs.models import AgencyConnection, DeadLetter
+from service.syncs.queue import queue_sync
 
 
 async def add_dead_letter(
@@ -60,7 +61,7 @@ async def request_replay(
     session: AsyncSession, *, agency_id: uuid.UUID, letter_id: uuid.UUID
 ) -> DeadLetter:
     """Ask the agency's next sync to replay a dead letter (again, if it was replayed and
-    failed); NotFound outside the agency's own dead letters."""
+    failed), and queue that sync; NotFound outside the agency's own dead letters."""
     letter = await session.scalar(
         select(DeadLetter)
         .join(AgencyConnection, AgencyConnection.id == DeadLetter.connection_id)
@@ -73,6 +74,7 @@ async def request_replay(
         letter.replay_requested_at = func.now()
         await session.flush()
         await session.refresh(letter)
+        await queue_sync(session, agency_id=agency_id)
     return letter
 
 
