@@ -72,11 +72,14 @@ class Server:
     def workers(self) -> int:
         """How many worker processes serve requests (uvicorn spawns them; none: it serves)."""
         try:
-            children = psutil.Process(self.process.pid).children()
-            spawned = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+            return len(self.worker_pids()) or 1
         except psutil.Error:
             return 0
-        return len(spawned) or 1
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes uvicorn spawned (none when the process serves alone)."""
+        children = psutil.Process(self.process.pid).children()
+        return [c.pid for c in children if "spawn_main" in " ".join(c.cmdline())]
 
     def stop(self) -> None:
         """SIGTERM (a graceful stop, as a service manager sends), SIGKILL after 15 s."""
@@ -91,13 +94,17 @@ class Server:
             self.process.wait(timeout=10)
 
 
-async def start_server(database_url: str, data_dir: Path) -> Server:
-    """`onebudget serve` on a free loopback port, migrating first; ready when /readyz is 200."""
+async def start_server(database_url: str, data_dir: Path, *, workers: int | None = None) -> Server:
+    """`onebudget serve` on a free loopback port, migrating first; ready when /readyz is 200.
+
+    With `workers`, that many worker processes; else serve's default (one per core).
+    """
     port = free_port()
     log_path = data_dir / "server.log"
+    command = [onebudget_command(), "serve", *(["--workers", str(workers)] if workers else [])]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [onebudget_command(), "serve"],
+            command,
             env=production_environment(database_url, data_dir, port),
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -30,19 +30,22 @@ T = TypeVar("T")
 
 
 class Context(BaseContext):
-    """One request: who calls, its session (one statement at a time), per-request loaders."""
+    """One request: who calls, its session (one statement at a time), per-request loaders.
+
+    A subscription's context (schema.live.LiveContext) has a session only while it reads.
+    """
 
     def __init__(
         self,
         *,
-        session: AsyncSession,
+        session: AsyncSession | None,
         caller: Caller | None,
         refusal: Unauthenticated | AccessRevoked | None,
         settings: Settings,
         clock: Clock,
     ) -> None:
         super().__init__()
-        self.session = session
+        self._session = session
         self.settings = settings
         self.clock = clock
         self._caller = caller
@@ -53,6 +56,12 @@ class Context(BaseContext):
         self.loaders = Loaders(self)
         self.committed = False  # a mutation of this request has committed
         self.broken = False  # a mutation failed unexpectedly: the rest are not run
+
+    @property
+    def session(self) -> AsyncSession:
+        """The session of the request (of a subscription: of its current read)."""
+        assert self._session is not None, "a subscription reads only inside LiveContext.reading()"
+        return self._session
 
     @property
     def caller(self) -> Caller:

@@ -10,6 +10,11 @@
 - An unexpected error (ours, or the database's) is not a GraphQL error at all: the request
   fails as a REST request would (500 or 503 problem, or a retry of a conflicted
   transaction), unless an earlier mutation of the document has committed (schema.mutations).
+  A subscription has no request to fail: its error is logged and answered with the code of
+  `failure_code` (INTERNAL_SERVER_ERROR, DATABASE_UNAVAILABLE, BUSY).
+- An error about the document has a code too: GRAPHQL_PARSE_FAILED,
+  GRAPHQL_VALIDATION_FAILED, or BAD_USER_INPUT for variables that do not fit their types
+  (and the limits', schema.limits).
 """
 
 from collections.abc import Iterator, Mapping
@@ -25,6 +30,9 @@ from schema.scalars import Money
 from service.domain.errors import DomainError, InvalidInput
 from service.domain.pooling import InsufficientFunds as NotEnoughMoney
 from service.errors import Described, Problem, describe, field_errors
+from service.ops.boundary import log_unexpected
+from service.ops.retry import is_retryable
+from service.ops.unavailable import is_database_unavailable
 
 ACCESS = frozenset({401, 403, 404})
 _CODES = {400: "BAD_USER_INPUT", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND"}
@@ -79,8 +87,64 @@ def unexpected(error: GraphQLError) -> BaseException | None:
     return original
 
 
-class RefusalsAsErrors(SchemaExtension):
-    """Turn each refusal a resolver raised into its GraphQL error, after the operation."""
+def failure_code(error: BaseException) -> tuple[str, str]:
+    """The code and REST slug of a failure on our side, by what it was."""
+    if is_retryable(error):
+        return "BUSY", "busy"
+    if is_database_unavailable(error):
+        return "DATABASE_UNAVAILABLE", "database-unavailable"
+    return "INTERNAL_SERVER_ERROR", "server-error"
+
+
+def subscription_failure(
+    error: BaseException, *, located: GraphQLError | None = None
+) -> GraphQLError:
+    """A subscription's failure on our side, logged, as its subscriber sees it (where
+    `located` was, if anywhere): it has no request to fail, as a query would."""
+    log_unexpected("subscription failed", error)
+    code, slug = failure_code(error)
+    return GraphQLError(
+        "Something went wrong on our side: subscribe again.",
+        located.nodes if located else None,
+        path=located.path if located else None,
+        extensions={"code": code, "type": slug},
+    )
+
+
+def streamed(error: GraphQLError) -> GraphQLError:
+    """An error of one result of a subscription, as its subscriber sees it."""
+    original = unexpected(error)
+    return shown(error) if original is None else subscription_failure(original, located=error)
+
+
+def _coded(errors: list[GraphQLError] | None, code: str) -> None:
+    """Give each error without a code this one (in place: the result holds the same errors)."""
+    for error in errors or ():
+        if "code" not in (error.extensions or {}):
+            error.extensions = {**(error.extensions or {}), "code": code}
+
+
+def _variables(errors: list[GraphQLError]) -> None:
+    """Errors left with neither a code nor a path are the variables', refused before any
+    resolver ran (a resolver's error has a path; parse and validation errors have a code)."""
+    _coded([error for error in errors if error.path is None], "BAD_USER_INPUT")
+
+
+class CodedErrors(SchemaExtension):
+    """Every error with a code: a refusal a resolver raised becomes its GraphQL error (after
+    the operation, or before each result of a subscription is sent), and an error about the
+    document says which: GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, or BAD_USER_INPUT
+    for variables that do not fit their types."""
+
+    def on_parse(self) -> Iterator[None]:
+        """A document that does not parse."""
+        yield
+        _coded(self.execution_context.pre_execution_errors, "GRAPHQL_PARSE_FAILED")
+
+    def on_validate(self) -> Iterator[None]:
+        """A document that does not fit the schema."""
+        yield
+        _coded(self.execution_context.pre_execution_errors, "GRAPHQL_VALIDATION_FAILED")
 
     def on_operation(self) -> Iterator[None]:
         """Rewrite the result's errors once everything has run."""
@@ -88,6 +152,14 @@ class RefusalsAsErrors(SchemaExtension):
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [shown(error) for error in result.errors]
+            _variables(result.errors)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Rewrite the errors of one result of a subscription."""
+        if result.errors:
+            result.errors = [streamed(error) for error in result.errors]
+            _variables(result.errors)
+        yield
 
 
 def invalid_input(error: ValidationError) -> InvalidInput:

@@ -277,6 +277,15 @@ def _refusal(message: str, node: OperationDefinitionNode, **extensions: Any) -> 
     return GraphQLError(message, node, extensions=extensions)
 
 
+def _as_answer(error: GraphQLError) -> GraphQLError:
+    """The parser's token refusal as a GraphQLError that is not a syntax error."""
+    if not isinstance(error, GraphQLSyntaxError) or "maxTokens" not in (error.extensions or {}):
+        return error
+    return GraphQLError(
+        error.message, source=error.source, positions=error.positions, extensions=error.extensions
+    )
+
+
 class QueryLimits(SchemaExtension):
     """Refuses an operation over a limit before validation, so before any resolver."""
 
@@ -301,6 +310,13 @@ class QueryLimits(SchemaExtension):
                     "code": "TOO_MANY_TOKENS",
                     "maxTokens": max_tokens,
                 }
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Over the websocket a syntax error closes the socket, but the token refusal is an
+        answer like the other limits': send it as a plain error, with its code."""
+        if result.errors:
+            result.errors = [_as_answer(error) for error in result.errors]
+        yield
 
     def on_validate(self) -> Iterator[None]:
         """Measure each operation; errors set here replace (skip) graphql-core's validation."""

@@ -22,13 +22,19 @@ from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
 from schema.context import Context
-from schema.errors import Refused, is_access, refusal_result
+from schema.errors import Refused, failure_code, is_access, refusal_result
 from service.domain.errors import DomainError
 from service.errors import Problem
 from service.ops.boundary import log_unexpected
-from service.ops.retry import is_retryable
-from service.ops.unavailable import is_database_unavailable
 
+AFTER_COMMIT = {
+    "BUSY": "The budget was busy with other changes; this mutation was not carried out.",
+    "DATABASE_UNAVAILABLE": (
+        "The database did not answer, so this mutation may or may not have been carried"
+        " out. Send it again with the same idempotencyKey: it is carried out at most once."
+    ),
+    "INTERNAL_SERVER_ERROR": "Something went wrong on our side; this mutation was not carried out.",
+}
 NOT_RUN = (
     "Not carried out: an earlier mutation of this document failed on our side. Send this"
     " one again (with the same idempotencyKey)."
@@ -37,19 +43,8 @@ NOT_RUN = (
 
 def _after_commit(error: BaseException) -> GraphQLError:
     """The error a mutation answers when it failed unexpectedly after another committed."""
-    if is_retryable(error):
-        code, slug = "BUSY", "busy"
-        message = "The budget was busy with other changes; this mutation was not carried out."
-    elif is_database_unavailable(error):
-        code, slug = "DATABASE_UNAVAILABLE", "database-unavailable"
-        message = (
-            "The database did not answer, so this mutation may or may not have been carried"
-            " out. Send it again with the same idempotencyKey: it is carried out at most once."
-        )
-    else:
-        code, slug = "INTERNAL_SERVER_ERROR", "server-error"
-        message = "Something went wrong on our side; this mutation was not carried out."
-    return GraphQLError(message, extensions={"code": code, "type": slug})
+    code, slug = failure_code(error)
+    return GraphQLError(AFTER_COMMIT[code], extensions={"code": code, "type": slug})
 
 
 async def _end(context: Context, *, commit: bool) -> None:

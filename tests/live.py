@@ -1,11 +1,20 @@
-"""Helpers for tests of live budget updates (service/events): waiting on a hub and its signals."""
+"""Helpers for tests of live budget updates (service/events): waiting on a hub and its signals,
+and a real `onebudget serve` on the test's database."""
 
 import asyncio
+import contextlib
+import tempfile
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import asyncpg
+import psutil
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.events.hub import BudgetEvents, BudgetSignal, Subscription, Timing
+from bench.server import Server, start_server
+from service.database import driver_dsn
+from service.events.hub import APPLICATION_NAME, BudgetEvents, BudgetSignal, Subscription, Timing
 from service.events.publish import budget_changed
 
 # Quick retries and pings, so a test of a lost connection takes a second, not half a minute.
@@ -58,3 +67,37 @@ async def take_whatever_came(
     """Let every change committed so far arrive, and take its signal: a clean slate."""
     await drained(hub, sessions)
     await nothing_pending(signals)
+
+
+@contextlib.asynccontextmanager
+async def serving(database_url: str, *, workers: int | None = None) -> AsyncIterator[Server]:
+    """`onebudget serve` on the database and a free port, stopped (gracefully) afterwards."""
+    with tempfile.TemporaryDirectory(prefix="onebudget-serve-") as data_dir:
+        served = await start_server(database_url, Path(data_dir), workers=workers)
+        try:
+            yield served
+        finally:
+            served.stop()
+
+
+async def listeners(database_url: str) -> set[int]:
+    """The backends of every hub listening on the database."""
+    connection = await asyncpg.connect(driver_dsn(database_url))
+    try:
+        rows = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE application_name = $1 AND datname = current_database()",
+            APPLICATION_NAME,
+        )
+    finally:
+        await connection.close()
+    return {row["pid"] for row in rows}
+
+
+def worker_serving(server: Server, client_port: int) -> int:
+    """The worker process holding the server's end of a connection made from this local port."""
+    for pid in server.worker_pids():
+        for connection in psutil.Process(pid).net_connections(kind="tcp"):
+            if connection.raddr and connection.raddr.port == client_port:
+                return pid
+    raise LookupError(f"no worker holds a connection from port {client_port}")

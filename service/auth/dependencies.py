@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import State
 
 from service.auth.caller import Caller
 from service.auth.service import AccessRevoked, client_may_act
@@ -49,23 +50,28 @@ async def verified_caller(request: Request) -> Caller:
     allowed is not checked here: current_caller does that, or a route that checks it in its
     own first statement (see require_before_client_check).
     """
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    return bearer_caller(request.headers.get("authorization", ""), state=request.app.state)
+
+
+def bearer_caller(authorization: str, *, state: State) -> Caller:
+    """The caller behind an `Authorization` value (`Bearer <token>`), as verified_caller
+    checks it, wherever the value came from (a header, a websocket's connection_init)."""
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(
             "Send an access token: Authorization: Bearer <token> (get one at /oauth/token).",
             headers=_challenge(),
         )
     token = token.strip()
-    verified: VerifiedTokens = request.app.state.verified_tokens
+    verified: VerifiedTokens = state.verified_tokens
     caller = verified.get(token)
     if caller is None:
         try:
             caller = verify_access_token(
                 token,
-                key=request.app.state.signing_key,
-                issuer=request.app.state.settings.token_issuer,
-                audience=request.app.state.settings.audience,
+                key=state.signing_key,
+                issuer=state.settings.token_issuer,
+                audience=state.settings.audience,
             )
         except InvalidToken as exc:
             raise _refused(str(exc), "Get a new one at /oauth/token.") from None

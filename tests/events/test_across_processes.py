@@ -6,19 +6,15 @@ own database; this process's hub listens on the same database.
 
 import asyncio
 import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
-from bench.server import Server, start_server
-from service.database import driver_dsn
-from service.events.hub import APPLICATION_NAME, BudgetEvents, BudgetSignal
-from tests.live import WAIT_SECONDS, drained, next_signal
+from bench.server import Server
+from service.events.hub import BudgetEvents, BudgetSignal
+from tests.live import WAIT_SECONDS, drained, listeners, next_signal, serving
 from tests.partners import PartnerFactory
 from tests.world import make_world, spend_body
 
@@ -26,26 +22,8 @@ from tests.world import make_world, spend_body
 @pytest.fixture
 async def server(database_url: str) -> AsyncIterator[Server]:
     """`onebudget serve` on a free port, stopped (gracefully) after the test."""
-    with tempfile.TemporaryDirectory(prefix="onebudget-events-") as data_dir:
-        served = await start_server(database_url, Path(data_dir))
-        try:
-            yield served
-        finally:
-            served.stop()
-
-
-async def _listeners(database_url: str) -> set[int]:
-    """The backends of every hub listening on the test's database."""
-    connection = await asyncpg.connect(driver_dsn(database_url))
-    try:
-        rows = await connection.fetch(
-            "SELECT pid FROM pg_stat_activity"
-            " WHERE application_name = $1 AND datname = current_database()",
-            APPLICATION_NAME,
-        )
-    finally:
-        await connection.close()
-    return {row["pid"] for row in rows}
+    async with serving(database_url) as served:
+        yield served
 
 
 async def test_a_spend_made_in_another_process_reaches_this_process_s_subscribers(
@@ -57,7 +35,7 @@ async def test_a_spend_made_in_another_process_reaches_this_process_s_subscriber
     # /readyz answered from one of them, and a hub connects in the background).
     workers = os.cpu_count() or 1  # serve's default
     async with asyncio.timeout(WAIT_SECONDS):
-        while len(await _listeners(database_url) - {budget_events.backend_pid}) < workers:
+        while len(await listeners(database_url) - {budget_events.backend_pid}) < workers:
             await asyncio.sleep(0.1)
     assert server.workers() == workers
     await drained(budget_events, partners.app.state.sessionmaker)
@@ -82,6 +60,6 @@ async def test_a_spend_made_in_another_process_reaches_this_process_s_subscriber
     assert budget["totals"]["spent"] == 1_234
     server.stop()  # gracefully: each worker's hub closes its connection on the way out
     async with asyncio.timeout(WAIT_SECONDS):
-        while await _listeners(database_url) != {budget_events.backend_pid}:
+        while await listeners(database_url) != {budget_events.backend_pid}:
             await asyncio.sleep(0.1)
     assert "budget events" not in server.log_tail(200)  # no error or warning on the way

@@ -32,6 +32,40 @@ query Budget($id: ID!) {{
 }}
 """
 
+# A care manager's caseload screen: a page of budgets, each with its streams, its last 10
+# spends and their lines (README's GraphQL tour shows a smaller one).
+CASELOAD = f"""
+query Caseload($first: Int = 50) {{
+  budgets(first: $first) {{
+    edges {{ cursor node {{
+      id startsOn endsOn currency deployment
+      person {{ id reference name }}
+      totals {{ {MONEY} }}
+      streams {{ stream {{ id name kind }} {MONEY} }}
+      spends(first: 10) {{
+        edges {{ node {{
+          id status amount category description occurredOn
+          lines {{ amount reason approval stream {{ id name }} agency {{ id name }} }}
+        }} }}
+        pageInfo {{ hasNextPage endCursor }}
+      }}
+    }} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}
+"""
+
+# A budget holder's screen kept up to date: the budget now, then after every change.
+BUDGET_UPDATED = f"""
+subscription Live($id: ID!) {{
+  budgetUpdated(budgetId: $id) {{
+    id totals {{ {MONEY} }}
+    streams {{ stream {{ id name }} available spent }}
+    spends(first: 5) {{ edges {{ node {{ id amount description }} }} }}
+  }}
+}}
+"""
+
 RECORD_SPEND = f"""
 mutation Spend($input: RecordSpendInput!, $key: String!) {{
   recordSpend(input: $input, idempotencyKey: $key) {{

@@ -113,6 +113,40 @@ async def test_after_a_commit_an_error_is_the_fields_alone(
     assert [s["amount"] for s in spends] == [1_000]  # the committed one stays
 
 
+@pytest.mark.parametrize(
+    ("document", "variables", "code"),
+    [
+        ("{ viewer { clientId ", {}, "GRAPHQL_PARSE_FAILED"),
+        ("{ viewer { noSuchField } }", {}, "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "{ budgets(filter: {availableBelow: 100000000000000000000}) { edges { cursor } } }",
+            {},
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            "query($n: Int!) { budgets(first: $n) { edges { cursor } } }",
+            {"n": "x"},
+            "BAD_USER_INPUT",
+        ),
+        (
+            "query($m: Money!) { budgets(filter: {availableBelow: $m}) { edges { cursor } } }",
+            {"m": 10**30},
+            "BAD_USER_INPUT",
+        ),
+    ],
+)
+async def test_an_error_about_the_document_has_its_code(
+    partners: PartnerFactory, document: str, variables: dict[str, Any], code: str
+) -> None:
+    council = await partners()
+
+    answer = await as_partner(council, document, **variables)
+
+    assert answer.response.status_code == 200
+    assert answer.body.get("data") is None
+    assert answer.codes == [code], answer.errors
+
+
 async def test_middleware_sees_graphql(
     partners: PartnerFactory, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -14,26 +14,9 @@ from sqlalchemy.engine import Engine
 
 from service.sql import Statement
 from tests.graphql.client import as_partner
+from tests.graphql.documents import CASELOAD
 from tests.partners import PartnerFactory
 from tests.world import World, allocate, created, make_world, spend_body
-
-CASELOAD = """
-query Caseload($first: Int!) {
-  budgets(first: $first) {
-    edges { cursor node {
-      id startsOn endsOn
-      person { id reference name }
-      totals { allocated available pending spent }
-      streams { available stream { id name kind } }
-      spends(first: 10) { edges { node {
-        id status amount category occurredOn
-        lines { amount reason approval stream { id name } agency { id name } }
-      } } }
-    } }
-    pageInfo { hasNextPage endCursor }
-  }
-}
-"""
 
 
 @contextlib.contextmanager
