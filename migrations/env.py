@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from service.database import async_url
+from service.jobs.schema import described_by_models
 from service.models import METADATA
 
 config = context.config
@@ -16,7 +17,10 @@ target_metadata = METADATA
 
 def _run(connection: Connection) -> None:
     context.configure(
-        connection=connection, target_metadata=target_metadata, compare_server_default=True
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_server_default=True,
+        include_name=described_by_models,
     )
     with context.begin_transaction():
         context.run_migrations()

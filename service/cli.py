@@ -1,4 +1,4 @@
-"""The `onebudget` command: serve, migrate, onboard partners, export the API contracts.
+"""The `onebudget` command: serve, run jobs, migrate, onboard partners, export the API contracts.
 
 Operator commands print JSON on stdout. Every error goes to stderr as one line saying what
 went wrong and a last line `hint: ...` saying what to do, with a non-zero exit code and
@@ -121,6 +121,16 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def _uuid(text: str, option: str) -> uuid.UUID:
+    """An option's value as a UUID; CommandError otherwise."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise CommandError(
+            f"{option} must be an id (a UUID), not {text!r}", "see `onebudget --help`"
+        ) from None
 
 
 def _agency_id(text: str) -> uuid.UUID:
@@ -258,6 +268,96 @@ def _clients_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _connect(settings: Settings, args: argparse.Namespace) -> int:
+    from service.domain.errors import NotFound
+    from service.syncs.connections import ConnectionRefused, connect
+    from service.syncs.credentials import CredentialsError
+
+    agency_id = _agency_id(args.agency)
+    stream_id = _uuid(args.stream, "--stream") if args.stream else None
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        connection = await connect(
+            session,
+            agency_id=agency_id,
+            adapter=args.adapter,
+            url=args.url,
+            credentials_file=args.credentials,
+            stream_id=stream_id,
+        )
+        return {
+            "agency_id": str(connection.agency_id),
+            "adapter": connection.adapter,
+            "url": connection.url,
+            "stream_id": str(connection.stream_id),
+            "credentials_file": connection.credentials_file,
+            "cursor": connection.cursor,
+        }
+
+    try:
+        _print_json(_in_transaction(settings, work))
+    except NotFound as exc:
+        raise CommandError(str(exc), _FIND_AGENCIES) from None
+    except CredentialsError as exc:
+        raise CommandError(
+            str(exc),
+            "fix the file: a JSON object of strings, readable by its owner only (chmod 600)",
+        ) from None
+    except ConnectionRefused as exc:
+        raise CommandError(str(exc), "see `onebudget connect --help`") from None
+    return 0
+
+
+def _sync(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.console import print_summary, progress_bar
+    from adapters.sync import SyncOutcome, sync_agency
+    from service.agencies.models import Agency
+    from service.domain.errors import NotFound
+    from service.syncs.connections import all_connections, connection_of
+    from service.syncs.locks import SyncBusy
+
+    agency_id = _agency_id(args.agency) if args.agency else None
+    url = _database(settings)
+
+    async def run() -> list[tuple[str, SyncOutcome]]:
+        engine = make_engine(url, pool_size=2)
+        sessionmaker = make_sessionmaker(engine)
+        try:
+            async with sessionmaker() as session:
+                if agency_id is not None:
+                    connections = [await connection_of(session, agency_id=agency_id)]
+                else:
+                    connections = await all_connections(session)
+                names = {c.agency_id: (await session.get(Agency, c.agency_id)) for c in connections}
+            outcomes = []
+            for connection in connections:
+                agency = names[connection.agency_id]
+                label = agency.name if agency else str(connection.agency_id)
+                with progress_bar(label, enabled=not args.json) as hook:
+                    outcome = await sync_agency(
+                        sessionmaker, settings, agency_id=connection.agency_id, progress=hook
+                    )
+                outcomes.append((label, outcome))
+            return outcomes
+        finally:
+            await engine.dispose()
+
+    try:
+        outcomes = asyncio.run(run())
+    except NotFound as exc:
+        raise CommandError(str(exc), "connect it first with `onebudget connect`") from None
+    except SyncBusy as exc:
+        raise CommandError(
+            str(exc), "wait for it to finish, then sync again", exit_code=1
+        ) from None
+    if not outcomes:
+        raise CommandError(
+            "no agency is connected to its system", "connect one with `onebudget connect`"
+        )
+    print_summary(outcomes, as_json=args.json, out=sys.stdout)
+    return 0 if all(outcome.status == "succeeded" for _, outcome in outcomes) else 1
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -268,6 +368,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from service.ops.logging import configure_logging
     from service.ops.timeouts import header_deadline_protocol
 
+    if args.sandboxes and not args.demo:
+        return _fail("--sandboxes serves the demo agencies' systems", "add --demo")
     settings = settings.model_copy(
         update={
             "host": args.host or settings.host,
@@ -291,14 +393,23 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.demo:
         from service.demo import load_demo
 
+        awards = None
+        if args.sandboxes:
+            from adapters.demo import sandbox_awards
+
+            awards = sandbox_awards()
         try:
-            load_demo(settings, url)
+            load_demo(settings, url, awards=awards)
         except DuplicateAgencyName as exc:
             raise CommandError(
                 f"the demo cannot be loaded: {exc}",
                 "run the demo on its own database: a fresh ONEBUDGET_DATA_DIR, or another "
                 "DATABASE_URL",
             ) from None
+    if args.sandboxes:
+        from adapters.demo import serve_sandboxes
+
+        serve_sandboxes(settings, url)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets
     # atexit run, which detaches from the embedded PostgreSQL (stopped when the last exits).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
@@ -331,6 +442,35 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         app = create_app(settings, database_url=url, migrate=False)
         uvicorn.run(app, host=settings.host, port=settings.port, **options)
     return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from service.jobs.worker import run_worker
+    from service.ops.logging import configure_logging
+
+    if args.concurrency is not None:
+        settings = settings.model_copy(update={"worker_concurrency": args.concurrency})
+    configure_logging(settings.log_level)
+    url = plain_url(settings) if args.no_migrate else _database(settings)
+
+    async def run() -> None:
+        # SIGTERM or Ctrl-C: take no new job, let the running ones finish, then exit.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_worker(url, settings, stop=stop)
+
+    asyncio.run(run())
+    return 0
+
+
+def _positive(text: str) -> int:
+    """A whole number, 1 or more (an argparse type)."""
+    value = int(text) if text.isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more: {text!r}")
+    return value
 
 
 def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
@@ -451,6 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--demo", action="store_true", help="load the demo world once")
+    serve.add_argument(
+        "--sandboxes",
+        action="store_true",
+        help="with --demo: serve the five sandbox agencies too, connect the demo agencies to"
+        " them and sync each once (the demo then allocates the sandboxes' own awards)",
+    )
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations")
     serve.add_argument(
         "--workers",
@@ -459,6 +605,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (default: one per core, here %(default)s)",
     )
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run queued jobs (webhook deliveries, ...)",
+        description="Run the job queue's jobs until SIGTERM or Ctrl-C, then finish the running"
+        " ones and exit. Run one or more next to `serve`, on the same database.",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=_positive,
+        help="jobs at once (default: ONEBUDGET_WORKER_CONCURRENCY, else 10)",
+    )
+    worker.add_argument("--no-migrate", action="store_true", help="do not apply migrations")
+    worker.set_defaults(run=_worker)
 
     sandbox = commands.add_parser("sandbox", help="sandbox agencies to develop adapters against")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox", required=True)
@@ -542,6 +702,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("client_id")
     revoke.set_defaults(run=_clients_revoke)
+
+    connect = commands.add_parser(
+        "connect",
+        help="bind an agency to its own system",
+        description="Bind an agency to its own system: which adapter speaks to it, at which URL,"
+        " with which credentials (a JSON file readable by its owner only, mode 0600; without"
+        " --credentials, the agency's entry in ONEBUDGET_AGENCY_CREDENTIALS_FILE). The file's"
+        " path is stored, never its secrets. Connecting again changes the binding; a new adapter"
+        " or URL reads the agency's records from the start again (nothing is applied twice).",
+    )
+    connect.add_argument("--agency", required=True, help="the agency id")
+    connect.add_argument(
+        "--adapter",
+        required=True,
+        choices=["council", "housing", "employment", "equipment", "health"],
+    )
+    connect.add_argument("--url", required=True, help="the base URL of the agency's system")
+    connect.add_argument(
+        "--credentials", type=Path, help="the agency's secrets file (JSON, mode 0600)"
+    )
+    connect.add_argument(
+        "--stream", help="the agency's stream its awards fund (default: its only stream)"
+    )
+    connect.set_defaults(run=_connect)
+
+    sync = commands.add_parser(
+        "sync",
+        help="sync agencies with their systems now",
+        description="Read what changed at each connected agency (or one) since its last sync,"
+        " apply its awards, replay the dead letters asked for, and report paid spend lines"
+        " back; a progress line per agency on stderr, then a summary (fetched, created,"
+        " unchanged, adjusted, confirmed, dead-lettered, pushed). Exit 1 if a sync failed.",
+    )
+    sync.add_argument("--agency", help="only this agency (its id)")
+    sync.add_argument("--json", action="store_true", help="print the summary as JSON, no bar")
+    sync.set_defaults(run=_sync)
 
     openapi = commands.add_parser("openapi", help="write (or --check) openapi/v1.json")
     openapi.add_argument("--output", type=Path, default=OPENAPI_PATH)

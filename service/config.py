@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -68,6 +68,54 @@ class Settings(BaseSettings):
     metrics: bool = Field(default=True, description="serve /metrics")
     metrics_token: SecretStr | None = Field(
         default=None, description="if set, /metrics needs Authorization: Bearer <token>"
+    )
+    agency_credentials_file: Path | None = Field(
+        default=None,
+        description="JSON secrets file (mode 0600): {agency id: {name: value}}, for agency"
+        " connections made without --credentials",
+    )
+    agency_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="each call to an agency's system, at most"
+    )
+    agency_retry_attempts: int = Field(default=6, ge=1, le=50)
+    agency_retry_total_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="all attempts of one call to an agency"
+    )
+    agency_retry_wait_initial_seconds: float = Field(default=0.2, ge=0, le=60)
+    agency_retry_wait_max_seconds: float = Field(default=5.0, ge=0, le=600)
+    agency_page_size: int = Field(default=100, ge=1, le=500)
+    agency_push_batch: int = Field(
+        default=50, ge=1, le=1000, description="spend lines reported per call, at most"
+    )
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Networks webhook URLs may reach although not public, over http too"
+        ' (JSON, e.g. ["127.0.0.0/8"] for a sandbox); by default only public https URLs',
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Each webhook call: connect, send and answer"
+    )
+    webhook_retry_first_seconds: float = Field(
+        default=5.0, gt=0, le=86_400, description="Wait after a webhook's first failed attempt"
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86_400,
+        description="The wait doubles after each failure up to this, then stays (jittered)",
+    )
+    webhook_budget_low_percent: int = Field(
+        default=10,
+        ge=0,
+        le=100,
+        description="budget.low is sent when a spend or commitment takes a budget's available"
+        " money below this percentage of its funded money",
+    )
+    webhook_retention_days: int = Field(
+        default=30, ge=1, le=3660, description="Delivered webhook messages are kept this long"
+    )
+    worker_concurrency: int = Field(
+        default=10, ge=1, le=1000, description="Jobs one `onebudget worker` runs at once"
     )
     # GraphQL limits (schema/limits.py): the defaults let a caseload page pass, 50 budgets with
     # their streams and last 10 spends with lines (cost about 9,300), and refuse two lists of

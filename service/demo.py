@@ -14,7 +14,7 @@ import os
 import shlex
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -86,6 +86,37 @@ class PersonSpec:
     allocations: tuple[tuple[str, int, str], ...]  # (agency kind, pence, status)
     purchases: tuple[Purchase, ...]
     commitment: tuple[Category, int, str]  # held for COMMITMENT_HOLD
+
+
+@dataclass(frozen=True, slots=True)
+class SeededAward:
+    """An award an agency's own system holds (its sandbox's seed), to allocate as that award."""
+
+    reference: str
+    person_ref: str
+    amount: int
+    status: str  # confirmed or indicative
+
+
+# Awards by agency kind: where given, a person's allocations of that kind are these awards
+# (tagged with their references, so the agency's first sync finds them and adds nothing).
+Awards = Mapping[str, Sequence[SeededAward]]
+
+
+def _allocations(person: "PersonSpec", awards: Awards) -> list[tuple[str, int, str, str | None]]:
+    """(kind, pence, status, award reference) of what each agency puts into the budget."""
+    made: list[tuple[str, int, str, str | None]] = [
+        (kind, amount, status, None)
+        for kind, amount, status in person.allocations
+        if kind not in awards
+    ]
+    for kind, seeded in awards.items():
+        made += [
+            (kind, award.amount, award.status, award.reference)
+            for award in seeded
+            if award.person_ref == person.reference and award.status != "withdrawn"
+        ]
+    return made
 
 
 def _four_weekly(first: date, count: int) -> tuple[date, ...]:
@@ -318,6 +349,7 @@ async def _load_person(
     callers: Mapping[str, Caller],
     streams: Mapping[str, uuid.UUID],
     created_at: datetime,
+    awards: Awards,
 ) -> None:
     """One person's budget: council-led, funders brought in, money allocated and spent."""
     council = callers["council"]
@@ -345,7 +377,7 @@ async def _load_person(
     for kind in dict.fromkeys(kind for kind, _, _ in person.allocations if kind != "council"):
         await add_funder(session, council, budget_id=budget.id, agency_id=callers[kind].agency_id)
     # The money moves on the days it would have, so statements as of a past date show it.
-    for kind, amount, status in person.allocations:
+    for kind, amount, status, reference in _allocations(person, awards):
         with recorded_at(session, created_at):
             await create_allocation(
                 session,
@@ -354,6 +386,7 @@ async def _load_person(
                 stream_id=streams[kind],
                 amount=amount,
                 status=AllocationStatus(status),
+                award_reference=reference,
             )
     dated = sorted(((on, p) for p in person.purchases for on in p.dates), key=lambda x: x[0])
     for occurred_on, purchase in dated:
@@ -384,7 +417,7 @@ async def _load_person(
     )
 
 
-async def _load_world(session: AsyncSession) -> list[dict[str, str]]:
+async def _load_world(session: AsyncSession, awards: Awards) -> list[dict[str, str]]:
     """Agencies, clients, streams and people; returns each agency's credentials."""
     callers: dict[str, Caller] = {}
     streams: dict[str, uuid.UUID] = {}
@@ -424,6 +457,7 @@ async def _load_world(session: AsyncSession) -> list[dict[str, str]]:
                 callers=callers,
                 streams=streams,
                 created_at=first + CREATED_APART * (number - 1),
+                awards=awards,
             )
     return clients
 
@@ -437,7 +471,7 @@ def _write_clients(path: Path, clients: list[dict[str, str]]) -> None:
         file.write("\n")
 
 
-async def _load(settings: Settings, url: str) -> bool:
+async def load_once(settings: Settings, url: str, awards: Awards) -> bool:
     """Load the world unless the council exists already; True when it was loaded now."""
     engine = make_engine(url, pool_size=1)
     try:
@@ -446,7 +480,7 @@ async def _load(settings: Settings, url: str) -> bool:
             existing = select(Agency.id).where(Agency.name == COUNCIL).limit(1)
             if await session.scalar(existing) is not None:
                 return False
-            clients = await _load_world(session)
+            clients = await _load_world(session, awards)
             # Written before the commit: if writing fails, nothing is loaded and the next
             # start tries again, instead of leaving a world whose secrets nobody has.
             with _step(f"writing {CLIENTS_FILE}"):
@@ -479,8 +513,12 @@ def _print_credentials(settings: Settings, path: Path) -> None:
     print(f"Credentials file: {path}")
 
 
-def load_demo(settings: Settings, url: str) -> None:
-    """Load the demo world into the (migrated) database at url once, and print its credentials."""
-    if not asyncio.run(_load(settings, url)):
+def load_demo(settings: Settings, url: str, *, awards: Awards | None = None) -> None:
+    """Load the demo world into the (migrated) database at url once, and print its credentials.
+
+    With `awards`, the agencies of those kinds allocate their own systems' awards instead
+    (`serve --demo --sandboxes`): the same sums, one allocation per award reference.
+    """
+    if not asyncio.run(load_once(settings, url, awards or {})):
         print(f"demo: {COUNCIL!r} exists, so the demo is loaded already", file=sys.stderr)
     _print_credentials(settings, settings.data_dir / CLIENTS_FILE)

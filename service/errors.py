@@ -42,6 +42,7 @@ from service.spends.errors import (
     StillAwaitingApproval,
 )
 from service.versions import etag
+from service.webhooks.errors import UnsafeWebhookUrl
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,7 @@ PROBLEMS: dict[type[DomainError], ProblemSpec] = {
     ),
     Overdrawn: ProblemSpec(409, "overdrawn", "The money is no longer there"),
     PendingAlreadyResolved: ProblemSpec(409, "already-resolved", "Already resolved"),
+    UnsafeWebhookUrl: ProblemSpec(422, "unsafe-webhook-url", "Webhook URL refused"),
 }
 FALLBACK = ProblemSpec(422, "rule-refused", "Refused by the rules")
 

@@ -40,6 +40,9 @@ from service.people.endpoints import router as people_router
 from service.spends.endpoints import router as spends_router
 from service.spends.expiry import expire_commitments
 from service.streams.endpoints import router as streams_router
+from service.syncs.endpoints import inbound_router
+from service.syncs.endpoints import router as syncs_router
+from service.webhooks.endpoints import router as webhooks_router
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -96,7 +99,12 @@ def _routed_app(config: Settings, lifespan: Lifespan | None = None) -> FastAPI:
     )
     if config.docs:
         install_docs(app, openapi_url=openapi_url)
-    edge_routers = [auth_router, ops_router, *([metrics_router] if config.metrics else [])]
+    edge_routers = [
+        auth_router,
+        ops_router,
+        inbound_router,
+        *([metrics_router] if config.metrics else []),
+    ]
     for router in edge_routers:
         app.include_router(router)
     v1_routers = [
@@ -106,6 +114,8 @@ def _routed_app(config: Settings, lifespan: Lifespan | None = None) -> FastAPI:
         budgets_router,
         allocations_router,
         spends_router,
+        syncs_router,
+        webhooks_router,
     ]
     for router in v1_routers:
         app.include_router(router, responses=COMMON_PROBLEMS)

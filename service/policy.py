@@ -5,7 +5,8 @@ Reach (anything outside answers 404, exactly as if it did not exist):
 - the budgets it leads (it opened them) or funds (the lead brought it on);
 - the people it registered, or whose budgets it reaches;
 - the name, kind and agency of each stream paying into a budget it reaches (a budget shows
-  its streams), but not that stream's rules.
+  its streams), but not that stream's rules;
+- its own webhook endpoints (and their delivery logs), which hear of every budget it reaches.
 
 Roles on what it reaches (a role that may not answers 403, naming the role that may):
 - on a budget: the lead records spends and commitments, reverses and voids them, edits the
@@ -30,6 +31,7 @@ from service.domain.errors import ForbiddenRole, MissingScope, NotFound
 from service.ledger.models import Account
 from service.people.models import Person
 from service.streams.models import FundingStream
+from service.webhooks.models import WebhookEndpoint
 
 # An agency id, or a bound parameter standing for one in a statement built once.
 AgencyRef = uuid.UUID | ColumnElement[uuid.UUID]
@@ -59,6 +61,11 @@ def require_scope(caller: Caller, scope: str) -> None:
 def stream_in_reach(agency_id: AgencyRef) -> ColumnElement[bool]:
     """Streams the agency owns."""
     return FundingStream.agency_id == agency_id
+
+
+def endpoint_in_reach(agency_id: AgencyRef) -> ColumnElement[bool]:
+    """Webhook endpoints the agency registered."""
+    return WebhookEndpoint.agency_id == agency_id
 
 
 def budget_in_reach(agency_id: AgencyRef) -> ColumnElement[bool]:

@@ -16,7 +16,14 @@ import httpx
 
 from tests.graphql.client import Answer, as_partner
 from tests.partners import Partner
-from tests.world import World, commitment_body, created, make_stream, spend_body
+from tests.world import (
+    World,
+    commitment_body,
+    created,
+    make_dead_letter,
+    make_stream,
+    spend_body,
+)
 
 
 @dataclass
@@ -82,6 +89,17 @@ async def _awaiting_funder_commitment(cast: Cast) -> str:
 
 async def _nothing(cast: Cast) -> str:
     return ""
+
+
+async def _council_dead_letter(cast: Cast) -> str:
+    """A dead letter of the council's own system (the app reached through its test client)."""
+    transport = cast.world.council.client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    return await make_dead_letter(transport.app, cast.world)  # type: ignore[arg-type]
+
+
+async def replay_dead_letter(cast: Cast, caller: Partner, letter_id: str) -> httpx.Response:
+    return await caller.post(f"/v1/dead-letters/{letter_id}/replay")
 
 
 async def _indicative_care(cast: Cast) -> str:
@@ -330,6 +348,23 @@ async def gql_commit(cast: Cast, caller: Partner, _: str) -> Answer:
     )
 
 
+HOOKS = "/v1/webhook-endpoints"
+
+
+async def _lead_hook(cast: Cast) -> str:
+    """A webhook endpoint of the lead (the council)."""
+    body = {"url": "http://127.0.0.1:9/hooks"}
+    return str((await created(await cast.world.council.post(HOOKS, body)))["id"])
+
+
+async def register_hook(cast: Cast, caller: Partner, _: str) -> httpx.Response:
+    return await caller.post(HOOKS, {"url": "http://127.0.0.1:9/hooks"})
+
+
+async def delete_hook(cast: Cast, caller: Partner, endpoint_id: str) -> httpx.Response:
+    return await caller.delete(f"{HOOKS}/{endpoint_id}")
+
+
 OK, NO, HIDDEN = "ok", "forbidden", "hidden"
 
 
@@ -481,6 +516,19 @@ RULES: dict[str, Rule] = {
         NO,
         OK,
         HIDDEN,
+    ),
+    "replay its own system's dead letter": Rule(
+        "POST /v1/dead-letters/{dead_letter_id}/replay",
+        _council_dead_letter,
+        replay_dead_letter,
+        None,
+        OK,
+        HIDDEN,
+        HIDDEN,
+    ),
+    "register a webhook endpoint": Rule(f"POST {HOOKS}", _nothing, register_hook, None, OK, OK, OK),
+    "delete the lead's webhook endpoint": Rule(
+        f"DELETE {HOOKS}/{{endpoint_id}}", _lead_hook, delete_hook, None, OK, HIDDEN, HIDDEN
     ),
 }
 

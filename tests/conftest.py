@@ -33,6 +33,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from ipaddress import ip_network
 from pathlib import Path
 
 import asyncpg
@@ -48,6 +49,7 @@ from service.auth.dependencies import VerifiedTokens
 from service.config import Settings
 from service.database import driver_dsn, make_engine, make_sessionmaker
 from service.events.hub import BudgetEvents
+from service.jobs.worker import run_worker
 from service.migrate import upgrade
 from tests.clock import MovableClock
 from tests.live import FAST, until_listening
@@ -208,12 +210,20 @@ def data_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def settings(data_dir: Path) -> Settings:
-    """Settings for the test app; its background jobs wait long enough never to run by surprise."""
+    """Settings for the test app; its background jobs wait long enough never to run by surprise.
+
+    Webhooks may go to this machine (test receivers listen on loopback), and their retry
+    schedule is an hour compressed into about two seconds (tests/webhooks).
+    """
     return Settings(
         data_dir=data_dir,
         commitment_sweep_seconds=3600,
         idempotency_purge_seconds=3600,
         db_pool_size=20,
+        webhook_allowed_networks=[ip_network("127.0.0.0/8"), ip_network("::1/128")],
+        webhook_timeout_seconds=2.0,
+        webhook_retry_first_seconds=0.005,
+        webhook_retry_max_seconds=0.4,
     )
 
 
@@ -288,3 +298,18 @@ async def budget_events(app: FastAPI, database_url: str) -> AsyncIterator[Budget
             yield hub
         finally:
             app.state.budget_events = saved
+
+
+@pytest.fixture
+async def worker(settings: Settings, database_url: str) -> AsyncIterator[asyncio.Event]:
+    """`onebudget worker` running on this test's own database for the test's length.
+
+    Set the event it yields to stop it early; it is stopped (and drained) after the test.
+    """
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(database_url, settings, stop=stop))
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)

@@ -42,6 +42,11 @@ class Partner:
         headers.update(kwargs.pop("headers", {}))
         return await self.client.post(path, json=json, headers=headers, **kwargs)
 
+    async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        """DELETE with this partner's token."""
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return await self.client.delete(path, headers=headers, **kwargs)
+
     async def patch(self, path: str, json: Any, **kwargs: Any) -> httpx.Response:
         """PATCH JSON with this partner's token."""
         headers = {**self.headers, **kwargs.pop("headers", {})}

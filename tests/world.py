@@ -1,9 +1,15 @@
 """A small pooled budget most API tests start from, built through the public API."""
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from service.syncs.dead_letters import add_dead_letter
+from service.syncs.models import AgencyConnection
 from tests.partners import Partner, PartnerFactory
 
 PERIOD = {"starts_on": "2026-04-01", "ends_on": "2027-03-31"}
@@ -118,3 +124,44 @@ def commitment_body(
         "description": "Booked support",
         "expires_at": expires_at,
     }
+
+
+async def make_dead_letter(app: FastAPI, world: World) -> str:
+    """A record the council's system sent that could not be used (its connection made first),
+    for the world's person, whole: a replay would use it. Its id."""
+    person = (await world.council.get(f"/v1/people/{world.person_id}")).json()
+    agreement = {
+        "id": f"SA-{uuid.uuid4().hex[:8]}",
+        "version": 1,
+        "status": "active",
+        "person_ref": person["reference"],
+        "delivery_mechanism": "Direct Payment",
+        "start": PERIOD["starts_on"],
+        "end": PERIOD["ends_on"],
+        "total_net_cost": "100.00",
+        "line_items": [],
+    }
+    async with app.state.sessionmaker() as session, session.begin():
+        connection = await session.scalar(
+            select(AgencyConnection).where(AgencyConnection.agency_id == world.council.agency_id)
+        )
+        if connection is None:
+            connection = AgencyConnection(
+                agency_id=world.council.agency_id,
+                adapter="council",
+                url="http://127.0.0.1:9",
+                stream_id=uuid.UUID(world.care_stream),
+            )
+            session.add(connection)
+            await session.flush()
+        letter = await add_dead_letter(
+            session,
+            connection_id=connection.id,
+            run_id=None,
+            reason="No budget your agency leads or funds is for this person",
+            raw=json.dumps(agreement),
+            reference=agreement["id"],
+            version=1,
+            cursor=None,
+        )
+        return str(letter.id)

@@ -22,7 +22,7 @@ from service.domain.adjustments import plan_adjustment
 from service.domain.errors import ForbiddenRole, NotFound
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import format_pence
-from service.domain.vocabulary import AllocationStatus
+from service.domain.vocabulary import AllocationStatus, EventType
 from service.events.publish import budget_changed
 from service.ledger.clock import recorded_time
 from service.ledger.models import Account
@@ -37,6 +37,8 @@ from service.policy import budget_in_reach, budgets_reached, require_scope
 from service.streams.models import FundingStream
 from service.streams.repository import find_stream
 from service.views import view_of
+from service.webhooks.events import Event, allocation_event
+from service.webhooks.outbox import publish
 
 ALLOCATION_CODE, ADJUSTMENT_CODE = "allocation", "adjustment"
 
@@ -105,9 +107,11 @@ async def _move(
     change: int,
     transfer_id: uuid.UUID,
     code: str,
+    event: Event,
 ) -> None:
     """Move `change` pence between the stream's contribution and its pot (+ into the pot);
-    money in is judged against the cap, money out by the pot's own CHECK."""
+    money in is judged against the cap, money out by the pot's own CHECK. The webhook
+    `event` goes out with the money."""
     accounts = await ensure_accounts(
         session, budget_id=allocation.budget_id, stream_id=stream.id, currency=currency
     )
@@ -124,7 +128,11 @@ async def _move(
         code=code,
     )
     await post_batch(
-        session, budget_id=allocation.budget_id, transfers=[transfer], reference_id=allocation.id
+        session,
+        budget_id=allocation.budget_id,
+        transfers=[transfer],
+        reference_id=allocation.id,
+        events=[event],
     )
 
 
@@ -140,6 +148,13 @@ async def _confirm_into_ledger(
         change=allocation.amount,
         transfer_id=uuid.uuid5(allocation.id, "confirm"),
         code=ALLOCATION_CODE,
+        event=allocation_event(
+            EventType.ALLOCATION_CONFIRMED,
+            budget_id=allocation.budget_id,
+            allocation_id=allocation.id,
+            stream_id=stream.id,
+            amount=allocation.amount,
+        ),
     )
     allocation.status = AllocationStatus.CONFIRMED
     allocation.confirmed_at = recorded_time(session) or func.now()
@@ -312,6 +327,18 @@ async def adjust_locked(
         amount_after=allocation.amount + plan.applied,
         reason=reason,
     )
+    event = allocation_event(
+        EventType.ALLOCATION_ADJUSTED,
+        budget_id=allocation.budget_id,
+        allocation_id=allocation.id,
+        stream_id=stream.id,
+        amount=adjustment.amount_after,
+        status=allocation.status,
+        adjustment_id=str(adjustment.id),
+        requested_amount=plan.requested,
+        applied_amount=plan.applied,
+        unmet_amount=plan.unmet,
+    )
     if confirmed and plan.applied != 0:
         adjustment.transfer_id = uuid.uuid5(adjustment.id, "adjust")
         await _move(
@@ -322,10 +349,12 @@ async def adjust_locked(
             change=plan.applied,
             transfer_id=adjustment.transfer_id,
             code=ADJUSTMENT_CODE,
+            event=event,
         )
     else:
         # No money moves (indicative, or nothing free to take back), but the budget shows it.
         await budget_changed(session, budget_id=allocation.budget_id)
+        await publish(session, budget_id=allocation.budget_id, events=[event])
     allocation.amount = adjustment.amount_after
     if (when := recorded_time(session)) is not None:
         adjustment.created_at = when

@@ -15,7 +15,16 @@ SCOPES = (
     "spends:write",
     "spends:approve",
     "ledger:read",
+    "syncs:read",
+    "syncs:write",
+    "webhooks:read",
+    "webhooks:write",
 )
+
+# What a sync needs to do as its agency: apply awards, nothing else.
+SYSTEM_SCOPES = {"sync": frozenset({"allocations:write", "budgets:read", "spends:read"})}
+# No OAuth client stands behind a system caller: nothing it writes may name one.
+SYSTEM_CLIENT = uuid.UUID(int=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +36,14 @@ class Caller:
     agency_id: uuid.UUID
     scopes: frozenset[str]
     expires_at: int = 0  # the token's exp (seconds since the epoch); 0 = not from a token
+
+
+def system_caller(*, agency_id: uuid.UUID, purpose: str) -> Caller:
+    """onebudget itself acting for an agency (e.g. a sync applying the agency's own awards),
+    with only the scopes that purpose needs; never a partner's client."""
+    return Caller(
+        client_pk=SYSTEM_CLIENT,
+        client_id=f"system:{purpose}",
+        agency_id=agency_id,
+        scopes=SYSTEM_SCOPES[purpose],
+    )

@@ -23,6 +23,7 @@ from service.domain.vocabulary import Deployment, SpendStatus
 from service.events.publish import budget_changed
 from service.ledger.models import Account, Transfer
 from service.ledger.repository import counters_as_of, current_counters, pot_available
+from service.people.models import Person
 from service.policy import (
     budget_in_reach,
     budgets_reached,
@@ -309,3 +310,44 @@ async def transfers_of_budgets(
         ]
 
     return [page.map(views) for page in slices]
+
+
+class NoBudgetForAward(NotFound):
+    """No budget the agency leads or funds is the person's on the award's dates (or several
+    are, and the award names none of them)."""
+
+
+async def budget_for_award(
+    session: AsyncSession, caller: Caller, *, person_reference: str, period: tuple[date, date]
+) -> uuid.UUID:
+    """The budget an agency's award for a person lands on: one the caller's agency leads or
+    funds, for the person with this reference, whose period covers the award's first day.
+
+    NoBudgetForAward (with why) when there is none, or more than one.
+    """
+    first, last = period
+    query = (
+        select(Budget.id)
+        .join(Person, Person.id == Budget.person_id)
+        .where(
+            Person.reference == person_reference,
+            budget_in_reach(caller.agency_id),
+            Budget.starts_on <= first,
+            Budget.ends_on >= first,
+        )
+        .limit(2)
+    )
+    found = list((await session.scalars(query)).all())
+    if len(found) == 1:
+        return found[0]
+    days = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    if not found:
+        raise NoBudgetForAward(
+            f"No budget your agency leads or funds is for person {person_reference!r} on"
+            f" {days}: register the person and their budget (and bring your agency onto it),"
+            " then replay."
+        )
+    raise NoBudgetForAward(
+        f"More than one budget your agency reaches is for person {person_reference!r} on"
+        f" {days}; the award cannot say which."
+    )

@@ -95,6 +95,19 @@ class Approval(StrEnum):
     REJECTED = "rejected"
 
 
+class EventType(StrEnum):
+    """What a partner's webhook endpoint may be told (docs/api.md, "Webhooks")."""
+
+    ALLOCATION_CONFIRMED = "allocation.confirmed"
+    ALLOCATION_ADJUSTED = "allocation.adjusted"
+    SPEND_POSTED = "spend.posted"
+    SPEND_PENDING_APPROVAL = "spend.pending_approval"
+    SPEND_APPROVED = "spend.approved"
+    SPEND_REJECTED = "spend.rejected"
+    SPEND_REVERSED = "spend.reversed"
+    BUDGET_LOW = "budget.low"
+
+
 def sql_in(column: str, vocabulary: type[StrEnum]) -> str:
     """A CHECK constraint's text allowing exactly the vocabulary's values."""
     values = ", ".join(f"'{member.value}'" for member in vocabulary)

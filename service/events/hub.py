@@ -28,7 +28,6 @@ delay, LISTENs again, and sends every subscriber a gap signal.
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from typing import Any
 import asyncpg
 
 from service.events.publish import CHANNEL
-from service.ops.background import JITTER
+from service.ops.background import backoff
 from service.ops.boundary import log_unexpected
 from service.sql import connection_gone
 
@@ -67,8 +66,7 @@ class Timing:
 
     def retry_delay(self, failures: int) -> float:
         """The wait before the next attempt after `failures` in a row (doubling, capped)."""
-        delay = min(self.max_retry_seconds, self.first_retry_seconds * 2.0 ** (failures - 1))
-        return delay * random.uniform(*JITTER)
+        return backoff(failures, first=self.first_retry_seconds, cap=self.max_retry_seconds)
 
 
 class Subscription:

@@ -29,6 +29,14 @@ from service.ledger.models import Account, Transfer
 from service.policy import budget_in_reach
 from service.sql import Statement
 from service.streams.models import FundingStream
+from service.webhooks.events import Event
+from service.webhooks.outbox import (
+    NO_EVENTS,
+    OUTBOX_COLUMN,
+    OUTBOX_CTE,
+    outbox_params,
+    queue_deliveries,
+)
 
 
 class PendingAlreadyResolved(DomainError):
@@ -67,6 +75,8 @@ class PotState:
     pot_account_id: int
     spent_account_id: int
     available: int
+    pending: int = 0  # held, awaiting posting or approval
+    spent: int = 0
     recent_amount: int = 0  # what it paid lately for the same purchase (see spends)
 
 
@@ -145,7 +155,9 @@ def lock_pots_statement(
             FundingStream.approval_threshold_amount,
             POT.id.label("pot_id"),
             pot_available(POT).label("available"),
+            POT.debits_pending.label("pending"),
             spent.id.label("spent_id"),
+            (spent.credits_posted - spent.debits_posted).label("spent"),
             *extra,
         )
         .join(Budget, Budget.id == POT.budget_id)
@@ -233,6 +245,8 @@ async def budget_from_rows(
             pot_account_id=row["pot_id"],
             spent_account_id=row["spent_id"],
             available=row["available"],
+            pending=row["pending"],
+            spent=row["spent"],
             recent_amount=int(row.get("recent_amount") or 0),
         )
         for row in rows
@@ -249,7 +263,8 @@ async def budget_from_rows(
 
 # The transfers of a linked batch and the counter updates they make, as CTEs of one
 # statement: both happen or neither, and the pot CHECK judges the result.
-_BATCH_CTES = """
+_BATCH_CTES = (
+    """
     moved AS (
         INSERT INTO transfer (id, budget_id, debit_account_id, credit_account_id, amount, kind,
                               pending_id, code, batch_id, reference_id, created_at)
@@ -272,12 +287,15 @@ _BATCH_CTES = """
              AS d(id, debits_pending, debits_posted, credits_pending, credits_posted)
         WHERE a.id = d.id AND a.budget_id = :budget_id
         RETURNING 1
-    )"""
-# Every batch also announces its budget's change (delivered on commit): money never moves
-# without it, and it costs no round trip of its own.
+    ),"""
+    + OUTBOX_CTE
+)
+# Every batch also announces its budget's change (delivered on commit) and writes the
+# webhook messages of its events (service.webhooks.outbox): money never moves without
+# them, and they cost no round trip of their own.
 _BATCH_COUNTS = (
     "(SELECT count(*) FROM moved) AS transfers, (SELECT count(*) FROM counted) AS accounts,"
-    f" {NOTIFY_COLUMN}"
+    f" {NOTIFY_COLUMN}, {OUTBOX_COLUMN}"
 )
 
 
@@ -285,7 +303,8 @@ def batch_statement(ctes: str = "", returning: str = "") -> Statement:
     """POST_BATCH with the caller's own CTEs in the same statement: one round trip, one fate.
 
     Build it once per use (module level). Every batch statement announces its budget's
-    change (service.events.publish), so no money-moving path can forget to.
+    change (service.events.publish) and carries its events to the webhook outbox, so no
+    money-moving path can forget to.
     """
     prefix = f"{ctes}," if ctes else ""
     extra = f", {returning}" if returning else ""
@@ -303,10 +322,12 @@ async def post_batch(
     reference_id: uuid.UUID | None,
     statement: Statement = POST_BATCH,
     extra: Mapping[str, Any] | None = None,
+    events: Sequence[Event] = (),
 ) -> Any:
     """Post a linked batch: all its transfers and counter updates in one statement, or none.
 
     `statement` may be a batch_statement() carrying more writes; `extra` are its parameters.
+    `events` go to the webhook outbox in the same statement.
     """
     params = batch_params(
         budget_id=budget_id,
@@ -314,6 +335,8 @@ async def post_batch(
         reference_id=reference_id,
         recorded_at=recorded_time(session),
     )
+    if events:
+        params.update(outbox_params(events))
     # No savepoint: a refused batch aborts the whole request transaction anyway.
     try:
         counts = await statement.fetchrow(session, {**params, **(extra or {})})
@@ -327,6 +350,7 @@ async def post_batch(
         raise
     if counts["accounts"] != len(params["account_ids"]):
         raise ForeignAccount(f"a transfer named an account outside budget {budget_id}")
+    await queue_deliveries(session, budget_id=budget_id, endpoint_ids=counts["webhook_endpoints"])
     return counts
 
 
@@ -356,6 +380,7 @@ def batch_params(
         "d_post": [c.debits_posted for c in deltas.values()],
         "c_pend": [c.credits_pending for c in deltas.values()],
         "c_post": [c.credits_posted for c in deltas.values()],
+        **NO_EVENTS,
     }
 
 

@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 JITTER = (0.9, 1.1)
 
 
+def backoff(failures: int, *, first: float, cap: float) -> float:
+    """The wait after `failures` failures in a row: doubling from `first`, capped, jittered."""
+    return min(cap, first * 2.0 ** (failures - 1)) * random.uniform(*JITTER)
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """A round of background work: returns how many things it did (None or 0: nothing)."""

@@ -33,12 +33,18 @@ _RESOURCES = {
     "allocations": "allocations of your streams' money to budgets",
     "spends": "spends, commitments and reversals",
     "ledger": "ledger transfers of budgets",
+    "syncs": "your agency's syncs with its own system and their dead letters",
+    "webhooks": "your agency's webhook endpoints and their delivery logs",
 }
 _ACTIONS = {"read": "Read", "write": "Create and change", "approve": "Approve or reject"}
+# A write whose words above would mislead.
+_DESCRIPTIONS = {"syncs:write": "Replay your agency's dead letters"}
 
 
 def scope_description(scope: str) -> str:
     """`budgets:read` -> "Read budgets, their funders and balances"."""
+    if scope in _DESCRIPTIONS:
+        return _DESCRIPTIONS[scope]
     resource, _, action = scope.partition(":")
     return f"{_ACTIONS.get(action, action.capitalize())} {_RESOURCES.get(resource, resource)}"
 

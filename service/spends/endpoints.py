@@ -54,6 +54,14 @@ async def _approval_window(request: Request) -> timedelta:
 ApprovalWindow = Annotated[timedelta, Depends(_approval_window)]
 
 
+async def _low_percent(request: Request) -> int:
+    percent: int = request.app.state.settings.webhook_budget_low_percent
+    return percent
+
+
+LowPercent = Annotated[int, Depends(_low_percent)]
+
+
 async def _clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
@@ -76,6 +84,7 @@ async def post_spend(
     caller: SpendsWriteCheckedByWork,
     idempotency: KeptWrite,
     window: ApprovalWindow,
+    low_percent: LowPercent,
 ) -> Response:
     """Pay for something from the budget (lead agency); the answer explains the split."""
 
@@ -94,6 +103,7 @@ async def post_spend(
             split=split,
             approval_window=window,
             keeper=keeper,
+            low_percent=low_percent,
         )
 
     return await idempotency.answer_kept(201, SpendOut, work)
@@ -189,6 +199,7 @@ async def post_commitment_new(
     idempotency: KeptWrite,
     window: ApprovalWindow,
     clock: AppClock,
+    low_percent: LowPercent,
 ) -> Response:
     """Hold money for booked support (lead agency) until you post it, void it, or it expires."""
 
@@ -205,6 +216,7 @@ async def post_commitment_new(
             approval_window=window,
             clock=clock,
             keeper=keeper,
+            low_percent=low_percent,
         )
 
     return await idempotency.answer_kept(201, CommitmentOut, work)

@@ -35,6 +35,7 @@ from service.policy import budget_in_reach, budgets_reached
 from service.spends.models import NewLine, NewSpend, Spend, SpendLine
 from service.sql import Statement
 from service.streams.models import FundingStream
+from service.webhooks.events import Event
 
 SPEND_CODE, HOLD_CODE, REVERSAL_CODE, EXPIRY_CODE = "spend", "hold", "reversal", "expiry"
 # Commitment states whose money is still held.
@@ -220,9 +221,10 @@ async def record(
     lines: Sequence[NewLine],
     transfers: Sequence[TransferSpec],
     keep: Mapping[str, Any] | None = None,
+    events: Sequence[Event] = (),
 ) -> None:
     """Write a new spend, its lines and its transfers in one round trip (and its kept answer,
-    with `keep`: KEEP_CTE's parameters)."""
+    with `keep`: KEEP_CTE's parameters; and its webhook events)."""
     written = await post_batch(
         session,
         budget_id=spend.budget_id,
@@ -230,6 +232,7 @@ async def record(
         reference_id=spend.id,
         statement=RECORD if keep is None else RECORD_AND_KEEP,
         extra={**record_params(spend, lines), **(keep or {})},
+        events=events,
     )
     spend.version = 1
     spend.created_at = written["created_at"]

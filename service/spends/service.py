@@ -21,7 +21,7 @@ from service.budgets.repository import find_budget
 from service.clock import Clock, utc_now
 from service.domain.ledger import TransferKind, TransferSpec
 from service.domain.pooling import FundingLine, SplitLine, StreamFunds, split_spend
-from service.domain.vocabulary import Approval, Category, SpendKind, SpendStatus
+from service.domain.vocabulary import Approval, Category, EventType, SpendKind, SpendStatus
 from service.events.publish import budget_changed
 from service.idempotency.store import Keeper
 from service.ledger.clock import recorded_time
@@ -55,6 +55,8 @@ from service.spends.repository import (
     spend_entries,
 )
 from service.spends.views import SpendView, spend_view
+from service.webhooks.events import DEFAULT_LOW_PERCENT, Event, budget_low, spend_event
+from service.webhooks.outbox import publish
 
 # What counts as "the same purchase lately" for approval thresholds, unless set otherwise.
 DEFAULT_APPROVAL_WINDOW = timedelta(days=7)
@@ -102,6 +104,45 @@ async def _lock_as_lead(
     return locked
 
 
+def _spend_event(
+    type_: EventType,
+    spend: NewSpend | Spend,
+    lines: Sequence[NewLine | SpendLine],
+    **extra: str,
+) -> Event:
+    """A spend.* webhook event for this spend and its lines as they stand."""
+    return spend_event(
+        type_,
+        budget_id=spend.budget_id,
+        spend_id=spend.id,
+        amount=spend.amount,
+        status=spend.status,
+        lines=[(line.stream_id, line.agency_id, line.amount) for line in lines],
+        **extra,
+    )
+
+
+def _money_out_events(
+    budget: LockedBudget, spend: NewSpend, rows: Sequence[NewLine], *, low_percent: int
+) -> list[Event]:
+    """What partners hear of new money out: the spend itself, and budget.low if it crossed."""
+    events = []
+    if spend.kind is SpendKind.SPEND:
+        awaiting = spend.status == SpendStatus.PENDING_APPROVAL
+        type_ = EventType.SPEND_PENDING_APPROVAL if awaiting else EventType.SPEND_POSTED
+        events.append(_spend_event(type_, spend, rows))
+    available = sum(pot.available for pot in budget.pots)
+    funded = available + sum(pot.pending + pot.spent for pot in budget.pots)
+    low = budget_low(
+        budget_id=budget.id,
+        funded=funded,
+        before=available,
+        after=available - spend.amount,
+        percent=low_percent,
+    )
+    return events + low
+
+
 async def _record_new(
     session: AsyncSession,
     *,
@@ -110,8 +151,10 @@ async def _record_new(
     lines: Sequence[FundingLine],
     hold: bool,
     keeper: Keeper | None,
+    low_percent: int,
 ) -> SpendView:
-    """Write a new spend or commitment with its lines and its batch; return its view.
+    """Write a new spend or commitment with its lines, its batch and its webhook events;
+    return its view.
 
     With a keeper, the view is rendered and kept as the request's answer in the same
     statement; that needs the spend's created_at first, which is the transaction's time.
@@ -119,13 +162,19 @@ async def _record_new(
     pots = locked.budget.pots
     accounts = {pot.stream_id: (pot.pot_account_id, pot.spent_account_id) for pot in pots}
     transfers, rows = spend_entries(spend, lines, accounts, hold=hold)
+    events = _money_out_events(locked.budget, spend, rows, low_percent=low_percent)
     if keeper is None or locked.now is None:
-        await record(session, spend=spend, lines=rows, transfers=transfers)
+        await record(session, spend=spend, lines=rows, transfers=transfers, events=events)
         return spend_view(spend, rows)
     spend.version, spend.created_at = 1, recorded_time(session) or locked.now
     view = spend_view(spend, rows)
     await record(
-        session, spend=spend, lines=rows, transfers=transfers, keep=keeper.keep_params(view)
+        session,
+        spend=spend,
+        lines=rows,
+        transfers=transfers,
+        keep=keeper.keep_params(view),
+        events=events,
     )
     return view
 
@@ -144,11 +193,13 @@ async def record_spend(
     split: Sequence[SplitLine] | None,
     approval_window: timedelta = DEFAULT_APPROVAL_WINDOW,
     keeper: Keeper | None = None,
+    low_percent: int = DEFAULT_LOW_PERCENT,
 ) -> SpendView:
     """Split a spend across the budget's streams and pay it, or hold it for approval.
 
     With a keeper (an idempotent request), its key is claimed and its answer kept by the
-    same statements that lock the budget and write the spend.
+    same statements that lock the budget and write the spend. `low_percent` is budget.low's
+    threshold (service.webhooks.events).
     """
     locked = await _lock_as_lead(
         session,
@@ -181,7 +232,13 @@ async def record_spend(
         client_id=caller.client_pk,
     )
     return await _record_new(
-        session, locked=locked, spend=spend, lines=lines, hold=awaiting, keeper=keeper
+        session,
+        locked=locked,
+        spend=spend,
+        lines=lines,
+        hold=awaiting,
+        keeper=keeper,
+        low_percent=low_percent,
     )
 
 
@@ -198,8 +255,10 @@ async def record_commitment(
     approval_window: timedelta = DEFAULT_APPROVAL_WINDOW,
     clock: Clock = utc_now,
     keeper: Keeper | None = None,
+    low_percent: int = DEFAULT_LOW_PERCENT,
 ) -> SpendView:
-    """Hold money for booked support, split across streams like a spend (keeper: as there)."""
+    """Hold money for booked support, split across streams like a spend (keeper and
+    low_percent: as there)."""
     locked = await _lock_as_lead(
         session,
         caller,
@@ -229,7 +288,13 @@ async def record_commitment(
         client_id=caller.client_pk,
     )
     return await _record_new(
-        session, locked=locked, spend=commitment, lines=lines, hold=True, keeper=keeper
+        session,
+        locked=locked,
+        spend=commitment,
+        lines=lines,
+        hold=True,
+        keeper=keeper,
+        low_percent=low_percent,
     )
 
 
@@ -378,6 +443,9 @@ async def decide(
     # A decision changes the budget's approvals even when no money moves (a partial approval,
     # an approved commitment); where money moved too, PostgreSQL sends the two as one.
     await budget_changed(session, budget_id=budget.id)
+    if kind is SpendKind.SPEND:
+        decided = EventType.SPEND_APPROVED if approve else EventType.SPEND_REJECTED
+        await publish(session, budget_id=budget.id, events=[_spend_event(decided, spend, lines)])
     return spend_view(spend, lines)
 
 
@@ -427,8 +495,9 @@ async def reverse_spend(
                 transfer_id=transfer.id,
             )
         )
-    await record(session, spend=reversal, lines=rows, transfers=transfers)
     spend.status = SpendStatus.REVERSED
+    event = _spend_event(EventType.SPEND_REVERSED, spend, lines, reversal_id=str(reversal.id))
+    await record(session, spend=reversal, lines=rows, transfers=transfers, events=[event])
     spend.version += 1
     await session.flush()
     return spend_view(reversal, rows)

@@ -1,7 +1,9 @@
 """What a spend costs in round trips to PostgreSQL, counted on the wire (tests/wire.py).
 
 README promises four: BEGIN; claim the key, check the client and lock the pots; write the
-spend and keep its answer (and announce the budget's change, service/events); COMMIT.
+spend and keep its answer (and announce the budget's change, service/events, and write its
+webhook messages, service/webhooks); COMMIT. Only when a partner's endpoint hears of the
+spend does it cost one more: queueing that endpoint's delivery job.
 """
 
 from collections.abc import AsyncIterator
@@ -40,3 +42,23 @@ async def test_a_spend_costs_four_round_trips_its_announcement_included(
         before = tapped.round_trips
         await created(await world.council.post(spends, spend_body(amount)))
         assert tapped.round_trips - before == 4
+
+
+async def test_a_spend_a_partner_hears_of_costs_one_more_its_delivery_job(
+    partners: PartnerFactory, tapped: WireTap
+) -> None:
+    world = await make_world(partners)
+    spends = world.budget_path("/spends")
+    hook = {"url": "http://127.0.0.1:9/hooks", "events": ["budget.low"]}
+    await created(await world.council.post("/v1/webhook-endpoints", hook))
+    await created(await world.council.post(spends, spend_body(100)))
+    before = tapped.round_trips
+    await created(await world.council.post(spends, spend_body(200)))
+    assert tapped.round_trips - before == 4  # subscribed to other events: nothing written
+    hook = {"url": "http://127.0.0.1:9/hooks", "events": ["spend.posted"]}
+    await created(await world.council.post("/v1/webhook-endpoints", hook))
+    await created(await world.council.post(spends, spend_body(100)))
+    for amount in (200, 300):
+        before = tapped.round_trips
+        await created(await world.council.post(spends, spend_body(amount)))
+        assert tapped.round_trips - before == 5

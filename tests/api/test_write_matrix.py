@@ -32,7 +32,14 @@ from service.auth.tokens import issue_access_token, key_id
 from service.idempotency.guard import KEY_HEADER, REPLAY_HEADER
 from service.models_base import METADATA
 from tests.partners import ALL_SCOPES, Partner, PartnerFactory
-from tests.world import World, commitment_body, created, make_world, spend_body
+from tests.world import (
+    World,
+    commitment_body,
+    created,
+    make_dead_letter,
+    make_world,
+    spend_body,
+)
 from tests.write_routes import WRITE_METHODS, WRITE_ROUTES, WriteRoute, write_routes
 
 Context = dict[str, Any]
@@ -153,6 +160,22 @@ async def _awaiting_commitment(world: World, partners: PartnerFactory) -> Contex
     return context
 
 
+async def _dead_letter(world: World, partners: PartnerFactory) -> Context:
+    """A record the council's system sent that could not be used."""
+    return {"id": await make_dead_letter(partners.app, world)}
+
+
+async def _hook_url(world: World, partners: PartnerFactory) -> Context:
+    """A loopback URL no endpoint has yet (the test settings allow loopback)."""
+    return {"url": f"http://127.0.0.1:9/hooks/{uuid.uuid4().hex[:8]}"}
+
+
+async def _webhook_endpoint(world: World, partners: PartnerFactory) -> Context:
+    """A webhook endpoint of the council."""
+    body = {"url": (await _hook_url(world, partners))["url"]}
+    return {"id": (await created(await world.council.post(WEBHOOK_ENDPOINTS, body)))["id"]}
+
+
 def _stream(name: str) -> dict[str, Any]:
     """A flexible care stream called `name`."""
     return {"name": name, "kind": "social_care", "unspent": "carry_forward"}
@@ -174,6 +197,7 @@ def _allocation(world: World, amount: int) -> dict[str, Any]:
     return {"stream_id": world.care_stream, "amount": amount, "status": "confirmed"}
 
 
+WEBHOOK_ENDPOINTS = "/v1/webhook-endpoints"
 SPENDS = "POST /v1/budgets/{budget_id}/spends"
 COMMITMENTS = "POST /v1/budgets/{budget_id}/commitments"
 POST_HELD = "POST /v1/commitments/{commitment_id}/post"
@@ -276,6 +300,19 @@ RECIPES: dict[str, Recipe] = {
     ),
     "POST /v1/commitments/{commitment_id}/reject": Recipe(
         "spends:approve", _on("/v1/commitments/{id}/reject"), setup=_awaiting_commitment
+    ),
+    "POST /v1/dead-letters/{dead_letter_id}/replay": Recipe(
+        "syncs:write", _on("/v1/dead-letters/{id}/replay"), setup=_dead_letter
+    ),
+    "POST /v1/webhook-endpoints": Recipe(
+        "webhooks:write",
+        _fixed(WEBHOOK_ENDPOINTS),
+        lambda w, c: {"url": c["url"]},
+        lambda w, c: {"url": c["url"], "events": ["spend.posted"]},
+        _hook_url,
+    ),
+    "DELETE /v1/webhook-endpoints/{endpoint_id}": Recipe(
+        "webhooks:write", _on(WEBHOOK_ENDPOINTS + "/{id}"), setup=_webhook_endpoint
     ),
 }
 

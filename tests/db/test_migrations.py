@@ -10,11 +10,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from service.database import make_engine
+from service.jobs.schema import described_by_models
 from service.models import METADATA
 
 
 def _diff(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_server_default": True})
+    opts = {"compare_server_default": True, "include_name": described_by_models}
+    context = MigrationContext.configure(connection, opts=opts)
     return list(compare_metadata(context, METADATA))
 
 

@@ -1,0 +1,1 @@
+"""Agencies' own systems: connections, cursors, sync runs, dead letters and deliveries."""
