@@ -105,20 +105,23 @@ def _routed_app(config: Settings, lifespan: Lifespan | None = None) -> FastAPI:
         inbound_router,
         *([metrics_router] if config.metrics else []),
     ]
-    for router in edge_routers:
-        app.include_router(router)
+    # Money and balances first: FastAPI tries routes in the order they were included, and
+    # each route tried before the right one costs a spend about 4% of its CPU (measured with
+    # callgrind: bench/README). The order of paths in the OpenAPI document does not change.
     v1_routers = [
+        spends_router,
+        budgets_router,
+        allocations_router,
         agencies_router,
         streams_router,
         people_router,
-        budgets_router,
-        allocations_router,
-        spends_router,
         syncs_router,
         webhooks_router,
     ]
     for router in v1_routers:
         app.include_router(router, responses=COMMON_PROBLEMS)
+    for router in edge_routers:
+        app.include_router(router)
     install_openapi(app, [*edge_routers, *v1_routers])
     # GraphQL for council front-ends: same process, tokens, services and middleware; its
     # contract is schema/schema.graphql, not the OpenAPI document.

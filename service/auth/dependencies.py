@@ -48,7 +48,7 @@ async def verified_caller(request: Request) -> Caller:
 
     The signature is checked once per process (VerifiedTokens). Whether the client is still
     allowed is not checked here: current_caller does that, or a route that checks it in its
-    own first statement (see require_before_client_check).
+    own first statement (service.idempotency.guard.kept_write).
     """
     return bearer_caller(request.headers.get("authorization", ""), state=request.app.state)
 
@@ -125,13 +125,6 @@ def require(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
     return _scope_check(scope, current_caller)
 
 
-def require_before_client_check(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
-    """require(scope) for the few hot routes that check the client in their own first
-    statement (service.idempotency.guard.KeptWrite): one round trip fewer. Any route using
-    it must do that; tests/api/test_revocation_everywhere.py holds every route to it."""
-    return _scope_check(scope, verified_caller)
-
-
 StreamsRead = Annotated[Caller, Depends(require("streams:read"))]
 StreamsWrite = Annotated[Caller, Depends(require("streams:write"))]
 PeopleRead = Annotated[Caller, Depends(require("people:read"))]
@@ -141,8 +134,6 @@ BudgetsWrite = Annotated[Caller, Depends(require("budgets:write"))]
 AllocationsWrite = Annotated[Caller, Depends(require("allocations:write"))]
 SpendsRead = Annotated[Caller, Depends(require("spends:read"))]
 SpendsWrite = Annotated[Caller, Depends(require("spends:write"))]
-# Only with KeptWrite, whose first statement checks the client (see above).
-SpendsWriteCheckedByWork = Annotated[Caller, Depends(require_before_client_check("spends:write"))]
 SpendsApprove = Annotated[Caller, Depends(require("spends:approve"))]
 LedgerRead = Annotated[Caller, Depends(require("ledger:read"))]
 SyncsRead = Annotated[Caller, Depends(require("syncs:read"))]

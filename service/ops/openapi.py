@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute
 
 from service.auth.caller import SCOPES
 from service.auth.dependencies import REQUIRED_SCOPE
-from service.idempotency.guard import KEY_HEADER, kept_guard, required_guard
+from service.idempotency.guard import KEY_HEADER, KEY_REQUIRED
 
 OAUTH2, BEARER = "oauth2", "bearerJWT"
 
@@ -113,7 +113,7 @@ def _finish(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> None:
             if route.path_format.startswith("/v1/"):
                 scopes = _required_scopes(route)
                 operation["security"] = [{OAUTH2: scopes}, {BEARER: []}]
-            if any(call in (required_guard, kept_guard) for call in _calls(route.dependant)):
+            if any(getattr(call, KEY_REQUIRED, False) for call in _calls(route.dependant)):
                 for parameter in operation.get("parameters", []):
                     if parameter["in"] == "header" and parameter["name"] == KEY_HEADER:
                         parameter["required"] = True
