@@ -18,6 +18,7 @@ from service.domain.vocabulary import (
     StreamKind,
     Unspent,
 )
+from service.syncs.vocabulary import RunStatus
 
 # The enum classes themselves, registered with Strawberry: member names are GraphQL's values.
 VOCABULARIES = (
@@ -27,15 +28,21 @@ VOCABULARIES = (
     Approval,
     Category,
     Deployment,
+    RunStatus,
     SpendStatus,
     StreamKind,
     TransferKind,
     Unspent,
 )
+# An enum's name in the schema where its Python name would say little there.
+SCHEMA_NAMES: dict[type, str] = {RunStatus: "SyncRunStatus"}
 for _vocabulary in VOCABULARIES:
-    strawberry.enum(_vocabulary, description=_vocabulary.__doc__)
+    strawberry.enum(
+        _vocabulary, name=SCHEMA_NAMES.get(_vocabulary), description=_vocabulary.__doc__
+    )
 
 __all__ = [
+    "SCHEMA_NAMES",
     "VOCABULARIES",
     "AccountKind",
     "AgencyKind",
@@ -43,6 +50,7 @@ __all__ = [
     "Approval",
     "Category",
     "Deployment",
+    "RunStatus",
     "SpendStatus",
     "StreamKind",
     "TransferKind",

@@ -18,6 +18,9 @@ from service.people.service import PersonView, get_people
 from service.spends.service import awaiting_approval, spends_of_budgets
 from service.spends.views import SpendView
 from service.streams.service import StreamView, own_streams, streams_shown
+from service.syncs.dead_letters import agency_dead_letters
+from service.syncs.models import DeadLetter, SyncRun
+from service.syncs.runs import last_runs
 
 if TYPE_CHECKING:
     from schema.context import Context
@@ -30,6 +33,8 @@ G = TypeVar("G", bound=Hashable)
 SpendPageKey = tuple[uuid.UUID, SpendKind, int, str | None]
 # (budget id, first, after): one page of a budget's transfers.
 TransferPageKey = tuple[uuid.UUID, int, str | None]
+# (agency id, first, after): one page of an agency's dead letters.
+DeadLetterPageKey = tuple[uuid.UUID, int, str | None]
 
 
 def _by_id(
@@ -64,6 +69,11 @@ class Loaders:
         self.awaiting = DataLoader[uuid.UUID, list[SpendView]](self._awaiting)
         self.spend_page = DataLoader[SpendPageKey, Slice[SpendView]](self._spend_pages)
         self.transfer_page = DataLoader[TransferPageKey, Slice[TransferView]](self._transfer_pages)
+        # A page of fifty budgets asking each lead agency's last sync reads it once.
+        self.last_sync = DataLoader[uuid.UUID, SyncRun | None](self._last_syncs)
+        self.dead_letter_page = DataLoader[DeadLetterPageKey, Slice[DeadLetter]](
+            self._dead_letter_pages
+        )
 
     async def _budgets(self, keys: list[uuid.UUID]) -> list[BudgetView | BaseException]:
         found = await self.context.serve(get_budgets, budget_ids=keys)
@@ -115,4 +125,30 @@ class Loaders:
             found = await self.context.serve(transfers_of_budgets, pages=wanted, limit=first)
             for i, page in zip(positions, found, strict=True):
                 pages[i] = page
+        return pages
+
+    async def _last_syncs(self, keys: list[uuid.UUID]) -> list[SyncRun | None | BaseException]:
+        found = await self.context.serve(last_runs, agency_ids=keys)
+        return [
+            found[key]
+            if key in found
+            else NotFound(f"No syncs of agency {key} are within your reach.")
+            for key in keys
+        ]
+
+    async def _dead_letter_pages(
+        self, keys: list[DeadLetterPageKey]
+    ) -> list[Slice[DeadLetter] | BaseException]:
+        # Keys come deduplicated, and only the caller's own agency is within reach (the
+        # others cost no statement): one page read per distinct page asked for.
+        pages: list[Slice[DeadLetter] | BaseException] = []
+        for agency_id, first, after in keys:
+            try:
+                pages.append(
+                    await self.context.serve(
+                        agency_dead_letters, agency_id=agency_id, cursor=after, limit=first
+                    )
+                )
+            except NotFound as hidden:
+                pages.append(hidden)
         return pages

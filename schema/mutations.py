@@ -18,6 +18,7 @@ from schema.errors import invalid_input
 from schema.idempotency import once, once_kept
 from schema.results import InsufficientFunds, Refusal
 from schema.scalars import Money, parse_id
+from schema.syncs import DeadLetter
 from schema.transactions import OneTransaction
 from schema.types import (
     Allocation,
@@ -48,6 +49,8 @@ from service.spends.service import (
     void_commitment,
 )
 from service.spends.views import SpendView
+from service.syncs.dead_letters import replay_dead_letter
+from service.syncs.schemas import DeadLetterOut
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -78,6 +81,9 @@ AllocationResult = Annotated[
 PersonResult = Annotated[Person | Refusal, _union("PersonResult", "The person, or why not.")]
 BudgetResult = Annotated[Budget | Refusal, _union("BudgetResult", "The budget, or why not.")]
 FunderResult = Annotated[Funder | Refusal, _union("FunderResult", "The funder, or why not.")]
+DeadLetterResult = Annotated[
+    DeadLetter | Refusal, _union("DeadLetterResult", "The dead letter, or why not.")
+]
 
 
 def _mutation(description: str, *, funds: bool = False) -> Any:
@@ -554,3 +560,28 @@ class Mutation:
             work=work,
         )
         return Funder(created_at=view.created_at, _view=view)
+
+    @_mutation(
+        "Replay a dead letter of your agency's system at its next sync (queued now), once its"
+        " cause is fixed. Asking again while one waits changes nothing."
+    )
+    async def replay_dead_letter(
+        self, info: Ctx, id: strawberry.ID, idempotency_key: str | None = None
+    ) -> DeadLetterResult | None:
+        """Ask for a dead letter's replay."""
+        context = info.context
+        letter_id = parse_id(id, what="dead letter")
+
+        async def work(new_id: uuid.UUID) -> DeadLetterOut:
+            letter = await context.serve(replay_dead_letter, letter_id=letter_id)
+            return DeadLetterOut.model_validate(letter)
+
+        view = await once(
+            context,
+            key=idempotency_key,
+            mutation="replayDeadLetter",
+            arguments={"id": id},
+            shape=DeadLetterOut,
+            work=work,
+        )
+        return DeadLetter.of(view)

@@ -23,6 +23,7 @@ from schema.enums import (
     Unspent,
 )
 from schema.scalars import Money
+from schema.syncs import DeadLetter, SyncRun
 from service.agencies.models import Agency as AgencyRow
 from service.allocations.service import AllocationView
 from service.budgets.balances import StreamTotals
@@ -62,6 +63,29 @@ class Agency(Node):
     def of(cls, row: AgencyRow) -> "Agency":
         """The agency of a directory row."""
         return cls(id=_id(row.id), name=row.name, kind=AgencyKind(row.kind))
+
+    @strawberry.field(
+        description="Your agency's latest sync with its own system; null if it never synced."
+        " NOT_FOUND for another agency (as REST's GET /v1/agencies/{id}/syncs), FORBIDDEN"
+        " without syncs:read."
+    )
+    async def last_sync(self, info: Ctx) -> SyncRun | None:
+        """The agency's latest run."""
+        run = await info.context.loaders.last_sync.load(uuid.UUID(self.id))
+        return None if run is None else SyncRun.of(run)
+
+    @strawberry.field(
+        description="Records your agency's system sent that could not be used, newest first"
+        " (REST's GET /v1/dead-letters). NOT_FOUND for another agency, FORBIDDEN without"
+        " syncs:read."
+    )
+    async def dead_letters(
+        self, info: Ctx, first: int = DEFAULT_FIRST, after: str | None = None
+    ) -> Connection[DeadLetter] | None:
+        """The agency's dead letters."""
+        key = (uuid.UUID(self.id), page_size(first), after)
+        page = await info.context.loaders.dead_letter_page.load(key)
+        return connection(page, DeadLetter.of_row, after=after)
 
 
 async def _agency(info: Ctx, agency_id: uuid.UUID) -> Agency:

@@ -117,6 +117,13 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=10, ge=1, le=1000, description="Jobs one `onebudget worker` runs at once"
     )
+    worker_heartbeat_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="A job whose worker died (killed, cut off) is run again by another worker"
+        " once its heartbeat is this old; a running job beats every half of it",
+    )
     # GraphQL limits (schema/limits.py): the defaults let a caseload page pass, 50 budgets with
     # their streams and last 10 spends with lines (cost about 9,300), and refuse two lists of
     # 100 nested (20,301 at the least).

@@ -6,7 +6,9 @@ Reach (anything outside answers 404, exactly as if it did not exist):
 - the people it registered, or whose budgets it reaches;
 - the name, kind and agency of each stream paying into a budget it reaches (a budget shows
   its streams), but not that stream's rules;
-- its own webhook endpoints (and their delivery logs), which hear of every budget it reaches.
+- its own webhook endpoints (and their delivery logs), which hear of every budget it reaches;
+- its own system's syncs and dead letters, never another agency's (GraphQL shows every
+  agency's name and kind, but not those).
 
 Roles on what it reaches (a role that may not answers 403, naming the role that may):
 - on a budget: the lead records spends and commitments, reverses and voids them, edits the
@@ -56,6 +58,11 @@ def require_scope(caller: Caller, scope: str) -> None:
     """Refuse a caller whose token lacks `scope`."""
     if scope not in caller.scopes:
         raise MissingScope(scope)
+
+
+def own_system(caller: Caller, agency_id: uuid.UUID) -> bool:
+    """Whether the agency's syncs and dead letters are the caller's: only its own agency's."""
+    return agency_id == caller.agency_id
 
 
 def stream_in_reach(agency_id: AgencyRef) -> ColumnElement[bool]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from tests.graphql.client import Answer, as_partner
 from tests.partners import Partner
@@ -22,6 +23,7 @@ from tests.world import (
     created,
     make_dead_letter,
     make_stream,
+    make_sync_run,
     spend_body,
 )
 
@@ -91,11 +93,22 @@ async def _nothing(cast: Cast) -> str:
     return ""
 
 
-async def _council_dead_letter(cast: Cast) -> str:
-    """A dead letter of the council's own system (the app reached through its test client)."""
+def _app(cast: Cast) -> FastAPI:
+    """The app, reached through the partners' test client."""
     transport = cast.world.council.client._transport
     assert isinstance(transport, httpx.ASGITransport)
-    return await make_dead_letter(transport.app, cast.world)  # type: ignore[arg-type]
+    app: FastAPI = transport.app  # type: ignore[assignment]
+    return app
+
+
+async def _council_dead_letter(cast: Cast) -> str:
+    """A dead letter of the council's own system."""
+    return await make_dead_letter(_app(cast), cast.world)
+
+
+async def _council_sync(cast: Cast) -> str:
+    """A finished sync of the council's own system."""
+    return await make_sync_run(_app(cast), cast.world, fetched=1, created=1)
 
 
 async def replay_dead_letter(cast: Cast, caller: Partner, letter_id: str) -> httpx.Response:
@@ -521,7 +534,7 @@ RULES: dict[str, Rule] = {
         "POST /v1/dead-letters/{dead_letter_id}/replay",
         _council_dead_letter,
         replay_dead_letter,
-        None,
+        _on("replayDeadLetter"),
         OK,
         HIDDEN,
         HIDDEN,
@@ -608,6 +621,15 @@ READS: dict[str, Read] = {
         _budget_id,
         OK,
         OK,
+        HIDDEN,
+    ),
+    "read the lead's syncs": Read(
+        _council_sync,
+        lambda c, _: f"/v1/agencies/{c.world.council.agency_id}/syncs",
+        "query($id: ID!) { node(id: $id) { ... on Agency { lastSync { id fetched } } } }",
+        lambda c, _: str(c.world.council.agency_id),
+        OK,
+        HIDDEN,
         HIDDEN,
     ),
     "read a past statement": Read(

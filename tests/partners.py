@@ -93,13 +93,17 @@ class PartnerFactory:
 
     async def another_client(self, partner: Partner, *, scope: str = ALL_SCOPES) -> Partner:
         """A second client (its own credentials and token) of the same agency as `partner`."""
+        return await self.of_agency(partner.agency_id, scope=scope)
+
+    async def of_agency(self, agency_id: uuid.UUID, *, scope: str = ALL_SCOPES) -> Partner:
+        """A new client (its own credentials and token) of an agency already registered."""
         async with self.app.state.sessionmaker() as session, session.begin():
             row, secret = await create_client(
-                session, agency_id=partner.agency_id, name="second system", scope=scope
+                session, agency_id=agency_id, name="second system", scope=scope
             )
             client_id = row.client_id
         token = await self.token(client_id, secret)
-        return Partner(self.client, partner.agency_id, client_id, secret, token)
+        return Partner(self.client, agency_id, client_id, secret, token)
 
     async def narrowed(self, partner: Partner, *, scope: str) -> Partner:
         """The same client as `partner`, calling with a token granted only `scope`."""

@@ -7,9 +7,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.syncs.dead_letters import add_dead_letter
 from service.syncs.models import AgencyConnection
+from service.syncs.runs import Counts, finish_run, start_run
 from tests.partners import Partner, PartnerFactory
 
 PERIOD = {"starts_on": "2026-04-01", "ends_on": "2027-03-31"}
@@ -126,6 +128,33 @@ def commitment_body(
     }
 
 
+async def _council_connection(session: AsyncSession, world: World) -> AgencyConnection:
+    """The council's connection to its system, made the first time it is asked for."""
+    connection = await session.scalar(
+        select(AgencyConnection).where(AgencyConnection.agency_id == world.council.agency_id)
+    )
+    if connection is None:
+        connection = AgencyConnection(
+            agency_id=world.council.agency_id,
+            adapter="council",
+            url="http://127.0.0.1:9",
+            stream_id=uuid.UUID(world.care_stream),
+        )
+        session.add(connection)
+        await session.flush()
+    return connection
+
+
+async def make_sync_run(app: FastAPI, world: World, **counts: int) -> str:
+    """A finished sync of the council's system (its connection made first) with these
+    counts. Its id."""
+    async with app.state.sessionmaker() as session, session.begin():
+        connection = await _council_connection(session, world)
+        run = await start_run(session, connection_id=connection.id)
+        await finish_run(session, run_id=run.id, counts=Counts(**counts), error=None)
+        return str(run.id)
+
+
 async def make_dead_letter(app: FastAPI, world: World) -> str:
     """A record the council's system sent that could not be used (its connection made first),
     for the world's person, whole: a replay would use it. Its id."""
@@ -142,18 +171,7 @@ async def make_dead_letter(app: FastAPI, world: World) -> str:
         "line_items": [],
     }
     async with app.state.sessionmaker() as session, session.begin():
-        connection = await session.scalar(
-            select(AgencyConnection).where(AgencyConnection.agency_id == world.council.agency_id)
-        )
-        if connection is None:
-            connection = AgencyConnection(
-                agency_id=world.council.agency_id,
-                adapter="council",
-                url="http://127.0.0.1:9",
-                stream_id=uuid.UUID(world.care_stream),
-            )
-            session.add(connection)
-            await session.flush()
+        connection = await _council_connection(session, world)
         letter = await add_dead_letter(
             session,
             connection_id=connection.id,

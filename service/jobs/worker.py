@@ -2,8 +2,9 @@
 
 pgqueuer takes jobs with FOR UPDATE SKIP LOCKED, so any number of workers share one queue;
 it wakes on a NOTIFY when a job is queued, and keeps a heartbeat on each running job, so a
-job whose worker died is picked up again by another. On stop the worker takes no new job,
-lets the running ones finish, and closes its connections.
+job whose worker died is picked up again by another once its heartbeat is
+`worker_heartbeat_seconds` old (an idle worker looks that often). On stop the worker takes
+no new job, lets the running ones finish, and closes its connections.
 """
 
 import asyncio
@@ -11,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -87,8 +89,16 @@ async def run_worker(url: str, settings: Settings, *, stop: asyncio.Event) -> No
     """Run jobs until `stop` is set (or the queue fails); finish the running ones, then return."""
     async with _queue(url, settings) as (queue, _context):
         batch = max(1, settings.worker_concurrency // 2)
+        heartbeat = timedelta(seconds=settings.worker_heartbeat_seconds)
         running = asyncio.create_task(
-            queue.run(batch_size=batch, max_concurrent_tasks=2 * batch), name="job-queue"
+            queue.run(
+                batch_size=batch,
+                max_concurrent_tasks=2 * batch,
+                heartbeat_timeout=heartbeat,
+                # An idle worker looks for jobs gone stale this often (queued ones wake it).
+                dequeue_timeout=heartbeat,
+            ),
+            name="job-queue",
         )
         stopping = asyncio.create_task(stop.wait())
         names = sorted(kind.name for kind in job_kinds())

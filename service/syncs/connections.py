@@ -93,13 +93,6 @@ async def connection_of(session: AsyncSession, *, agency_id: uuid.UUID) -> Agenc
     return connection
 
 
-async def connection_id_of(session: AsyncSession, *, agency_id: uuid.UUID) -> uuid.UUID | None:
-    """The id of the agency's connection, if it has one."""
-    return await session.scalar(
-        select(AgencyConnection.id).where(AgencyConnection.agency_id == agency_id)
-    )
-
-
 async def all_connections(session: AsyncSession) -> list[AgencyConnection]:
     """Every connection, oldest first."""
     query = select(AgencyConnection).order_by(AgencyConnection.created_at, AgencyConnection.id)

@@ -6,8 +6,10 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.api.pagination import paginate
+from service.api.pagination import Slice, paginate_slice
+from service.auth.caller import Caller
 from service.domain.errors import NotFound
+from service.policy import own_system, require_scope
 from service.syncs.models import AgencyConnection, DeadLetter
 from service.syncs.queue import queue_sync
 
@@ -38,16 +40,20 @@ async def add_dead_letter(
     return letter
 
 
-async def list_dead_letters(
-    session: AsyncSession, *, agency_id: uuid.UUID, cursor: str | None, limit: int
-) -> tuple[list[DeadLetter], str | None]:
-    """The agency's dead letters, newest first (replayed ones too, with the outcome)."""
+async def agency_dead_letters(
+    session: AsyncSession, caller: Caller, *, agency_id: uuid.UUID, cursor: str | None, limit: int
+) -> Slice[DeadLetter]:
+    """The agency's dead letters, newest first (replayed ones too, with the outcome): the
+    caller's own agency's only (NotFound otherwise)."""
+    require_scope(caller, "syncs:read")
+    if not own_system(caller, agency_id):
+        raise NotFound(f"No dead letters of agency {agency_id} are within your reach.")
     query = (
         select(DeadLetter)
         .join(AgencyConnection, AgencyConnection.id == DeadLetter.connection_id)
         .where(AgencyConnection.agency_id == agency_id)
     )
-    return await paginate(
+    return await paginate_slice(
         session,
         query,
         order=[DeadLetter.created_at, DeadLetter.id],
@@ -55,6 +61,14 @@ async def list_dead_letters(
         limit=limit,
         newest_first=True,
     )
+
+
+async def replay_dead_letter(
+    session: AsyncSession, caller: Caller, *, letter_id: uuid.UUID
+) -> DeadLetter:
+    """request_replay, for a partner's client: its own agency's dead letters only."""
+    require_scope(caller, "syncs:write")
+    return await request_replay(session, agency_id=caller.agency_id, letter_id=letter_id)
 
 
 async def request_replay(

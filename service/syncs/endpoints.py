@@ -10,12 +10,10 @@ from fastapi.responses import JSONResponse
 from service.api.pagination import Cursor, Limit, Page
 from service.auth.dependencies import SyncsRead, SyncsWrite
 from service.database import SessionDep
-from service.domain.errors import NotFound
 from service.errors import COMMON_PROBLEMS, problem_response
 from service.idempotency.guard import OptionallyIdempotent, Reply
-from service.syncs.connections import connection_id_of
-from service.syncs.dead_letters import list_dead_letters, request_replay
-from service.syncs.runs import list_runs
+from service.syncs.dead_letters import agency_dead_letters, replay_dead_letter
+from service.syncs.runs import agency_runs
 from service.syncs.schemas import DeadLetterOut, SyncRunOut
 
 router = APIRouter(prefix="/v1", tags=["syncs"])
@@ -33,15 +31,10 @@ async def get_syncs(
     cursor: Cursor = None,
 ) -> Page[SyncRunOut]:
     """Your agency's syncs with its own system, newest first, with what each did."""
-    if agency_id != caller.agency_id:
-        raise NotFound(f"No syncs of agency {agency_id} are within your reach.")
-    connection_id = await connection_id_of(session, agency_id=agency_id)
-    if connection_id is None:
-        return Page(items=[], next_cursor=None)
-    runs, next_cursor = await list_runs(
-        session, connection_id=connection_id, cursor=cursor, limit=limit
+    runs = await agency_runs(session, caller, agency_id=agency_id, cursor=cursor, limit=limit)
+    return Page(
+        items=[SyncRunOut.model_validate(r) for r in runs.items], next_cursor=runs.next_cursor
     )
-    return Page(items=[SyncRunOut.model_validate(r) for r in runs], next_cursor=next_cursor)
 
 
 @router.get("/dead-letters", response_model=Page[DeadLetterOut])
@@ -49,10 +42,13 @@ async def get_dead_letters(
     session: SessionDep, caller: SyncsRead, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[DeadLetterOut]:
     """Records from your agency's system that could not be used, newest first, with why."""
-    letters, next_cursor = await list_dead_letters(
-        session, agency_id=caller.agency_id, cursor=cursor, limit=limit
+    letters = await agency_dead_letters(
+        session, caller, agency_id=caller.agency_id, cursor=cursor, limit=limit
     )
-    return Page(items=[DeadLetterOut.model_validate(d) for d in letters], next_cursor=next_cursor)
+    return Page(
+        items=[DeadLetterOut.model_validate(d) for d in letters.items],
+        next_cursor=letters.next_cursor,
+    )
 
 
 @router.post("/dead-letters/{dead_letter_id}/replay", response_model=DeadLetterOut)
@@ -65,7 +61,7 @@ async def post_replay(
     """Replay a dead letter at your agency's next sync, once its cause is fixed."""
 
     async def work(new_id: uuid.UUID) -> Reply:
-        letter = await request_replay(session, agency_id=caller.agency_id, letter_id=dead_letter_id)
+        letter = await replay_dead_letter(session, caller, letter_id=dead_letter_id)
         return Reply(DeadLetterOut.model_validate(letter))
 
     return await idempotency.answer(200, work)

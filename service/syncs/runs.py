@@ -1,13 +1,18 @@
-"""Sync runs: each sync of a connection with what it found and did, oldest first."""
+"""Sync runs: each sync of a connection with what it found and did; read by its own agency."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.api.pagination import paginate
-from service.syncs.models import SyncRun
+from service.api.pagination import Slice, paginate_slice
+from service.auth.caller import Caller
+from service.domain.errors import NotFound
+from service.policy import own_system, require_scope
+from service.syncs.models import AgencyConnection, SyncRun
 from service.syncs.vocabulary import RunStatus
 
 
@@ -68,12 +73,19 @@ async def finish_run(
     return run
 
 
-async def list_runs(
-    session: AsyncSession, *, connection_id: uuid.UUID, cursor: str | None, limit: int
-) -> tuple[list[SyncRun], str | None]:
-    """A connection's runs, newest first."""
-    query = select(SyncRun).where(SyncRun.connection_id == connection_id)
-    return await paginate(
+async def agency_runs(
+    session: AsyncSession, caller: Caller, *, agency_id: uuid.UUID, cursor: str | None, limit: int
+) -> Slice[SyncRun]:
+    """The agency's runs, newest first: the caller's own agency's only (NotFound otherwise)."""
+    require_scope(caller, "syncs:read")
+    if not own_system(caller, agency_id):
+        raise NotFound(f"No syncs of agency {agency_id} are within your reach.")
+    query = (
+        select(SyncRun)
+        .join(AgencyConnection, AgencyConnection.id == SyncRun.connection_id)
+        .where(AgencyConnection.agency_id == agency_id)
+    )
+    return await paginate_slice(
         session,
         query,
         order=[SyncRun.started_at, SyncRun.id],
@@ -81,3 +93,26 @@ async def list_runs(
         limit=limit,
         newest_first=True,
     )
+
+
+async def last_runs(
+    session: AsyncSession, caller: Caller, *, agency_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, SyncRun | None]:
+    """The newest run of each agency among `agency_ids` whose syncs the caller reaches (its
+    own), None if it never synced; agencies out of reach are left out."""
+    require_scope(caller, "syncs:read")
+    found: dict[uuid.UUID, SyncRun | None] = {
+        agency_id: None for agency_id in agency_ids if own_system(caller, agency_id)
+    }
+    if not found:
+        return found
+    query = (
+        select(AgencyConnection.agency_id, SyncRun)
+        .join(SyncRun, SyncRun.connection_id == AgencyConnection.id)
+        .where(AgencyConnection.agency_id.in_(list(found)))
+        .order_by(AgencyConnection.agency_id, SyncRun.started_at.desc(), SyncRun.id.desc())
+        .ext(distinct_on(AgencyConnection.agency_id))
+    )
+    for agency_id, run in await session.execute(query):
+        found[agency_id] = run
+    return found

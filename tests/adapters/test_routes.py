@@ -2,29 +2,15 @@
 POST /v1/dead-letters/{id}/replay asks its next sync to replay one."""
 
 import pytest
-from fastapi import FastAPI
-from sqlalchemy import select
 
-from service.syncs.models import AgencyConnection
-from service.syncs.runs import Counts, finish_run, start_run
 from tests.partners import PartnerFactory
-from tests.world import make_dead_letter, make_world
-
-
-async def _run(app: FastAPI, agency_id: object, **counts: int) -> None:
-    """A finished sync run of the agency's connection."""
-    async with app.state.sessionmaker() as session, session.begin():
-        connection_id = await session.scalar(
-            select(AgencyConnection.id).where(AgencyConnection.agency_id == agency_id)
-        )
-        run = await start_run(session, connection_id=connection_id)
-        await finish_run(session, run_id=run.id, counts=Counts(**counts), error=None)
+from tests.world import make_dead_letter, make_sync_run, make_world
 
 
 async def test_an_agency_sees_its_own_syncs_and_dead_letters(partners: PartnerFactory) -> None:
     world = await make_world(partners)
     letter = await make_dead_letter(partners.app, world)
-    await _run(partners.app, world.council.agency_id, fetched=5, created=3, dead_lettered=2)
+    await make_sync_run(partners.app, world, fetched=5, created=3, dead_lettered=2)
 
     syncs = await world.council.get(f"/v1/agencies/{world.council.agency_id}/syncs")
     assert syncs.status_code == 200, syncs.text

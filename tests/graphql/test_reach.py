@@ -38,7 +38,6 @@ REST_ONLY = {
     "edit the person",
     "edit the budget",
     "adjust the lead's allocation",
-    "replay its own system's dead letter",  # GraphQL shows syncs and dead letters later
     # Partners register webhook endpoints over REST only.
     "register a webhook endpoint",
     "delete the lead's webhook endpoint",

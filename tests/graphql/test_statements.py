@@ -16,7 +16,15 @@ from service.sql import Statement
 from tests.graphql.client import as_partner
 from tests.graphql.documents import CASELOAD
 from tests.partners import PartnerFactory
-from tests.world import World, allocate, created, make_world, spend_body
+from tests.world import (
+    World,
+    allocate,
+    created,
+    make_dead_letter,
+    make_sync_run,
+    make_world,
+    spend_body,
+)
 
 
 @contextlib.contextmanager
@@ -81,3 +89,29 @@ async def test_a_caseload_page_costs_the_same_few_statements_at_any_size(
     # The client check, the page, three for the balances, people, streams, spends, their
     # lines, agencies: measured 10 (2026-11-27).
     assert len(counts[50]) <= 10, listed
+
+
+async def test_each_budgets_lead_agency_syncs_cost_two_statements_in_all(
+    partners: PartnerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caseload page showing its lead agency's last sync and dead letters on every budget
+    reads them once: the loaders see one agency, whatever the page's size."""
+    world = await make_world(partners)
+    await _caseload(world, 10)
+    await make_sync_run(partners.app, world, fetched=2, created=2)
+    await make_dead_letter(partners.app, world)
+    query = """query($first: Int!) { budgets(first: $first) { edges { node { id leadAgency {
+        lastSync { id fetched } deadLetters(first: 5) { edges { node { id reason } } } } } } } }"""
+    counts = {}
+    for first in (2, 10):
+        with statements(monkeypatch) as sent:
+            answer = await as_partner(world.council, query, first=first)
+        agencies = [edge["node"]["leadAgency"] for edge in answer.data["budgets"]["edges"]]
+        assert len(agencies) == first and all(a["lastSync"]["fetched"] == 2 for a in agencies)
+        assert all(len(a["deadLetters"]["edges"]) == 1 for a in agencies)
+        counts[first] = [s for s in sent if not s.startswith(("SAVEPOINT", "RELEASE"))]
+    listed = "\n\n".join(counts[10])
+    assert len(counts[2]) == len(counts[10]), listed
+    # The client check, the page, three for the balances, the agency, its last run, its
+    # dead letters: measured 8.
+    assert len(counts[10]) <= 8, listed
