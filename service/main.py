@@ -175,7 +175,7 @@ def create_app(
     app.add_middleware(RequestLimits, max_body_bytes=config.max_body_bytes)
     app.add_middleware(ErrorBoundary)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(AccessLog)
+    app.add_middleware(AccessLog, metrics=config.metrics)
     return app
 
 

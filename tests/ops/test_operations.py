@@ -14,7 +14,9 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     metrics = await client.get("/metrics")
-    assert "onebudget_http_requests_total" in metrics.text
+    # Counted per route and status, not merely declared.
+    counted = 'onebudget_http_requests_total{method="GET",route="/readyz",status="200"}'
+    assert counted in metrics.text
 
 
 async def test_every_answer_carries_a_request_id(client: httpx.AsyncClient) -> None:
