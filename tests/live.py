@@ -25,9 +25,10 @@ WAIT_SECONDS = 15.0  # generous: the machine is shared, and a miss fails only af
 
 
 async def until_listening(hub: BudgetEvents, *, other_than: int | None = None) -> int:
-    """Wait until the hub listens (on a backend other than `other_than`); its backend pid."""
+    """Wait until the hub is connected, ready to LISTEN for its subscribers (on a backend
+    other than `other_than`); its backend pid."""
     async with asyncio.timeout(WAIT_SECONDS):
-        while not hub.listening or hub.backend_pid in (None, other_than):
+        while not hub.connected or hub.backend_pid in (None, other_than):
             await asyncio.sleep(0.01)
     pid = hub.backend_pid
     assert pid is not None

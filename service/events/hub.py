@@ -1,9 +1,12 @@
 """One listener per process: which budgets changed, told to the subscribers in this process.
 
 `BudgetEvents` holds one dedicated asyncpg connection (never a pooled session) that
-LISTENs on service.events.publish.CHANNEL, and fans each notification out to the
-subscriptions of its budget. A change committed by any worker process, through REST or
-GraphQL, reaches the subscribers of every process on the same database.
+LISTENs on service.events.publish.CHANNEL while anyone in the process subscribes, and fans
+each notification out to the subscriptions of its budget. A change committed by any worker
+process, through REST or GraphQL, reaches the subscribers of every process on the same
+database. A process with no subscriber does not LISTEN: every listening process is woken by
+every money movement, which cost each spend about a quarter of its CPU with two idle
+listeners (bench/README.md).
 
 The API a subscription resolver calls (the app keeps the hub in `app.state.budget_events`):
 
@@ -22,7 +25,7 @@ The API a subscription resolver calls (the app keeps the hub in `app.state.budge
 
 The connection is watched: when it is lost (PostgreSQL restarted, the backend terminated, a
 network cut found by the periodic ping) the hub connects again with a growing, jittered
-delay, LISTENs again, and sends every subscriber a gap signal.
+delay, LISTENs again if anyone subscribes, and sends every subscriber a gap signal.
 """
 
 import asyncio
@@ -114,13 +117,23 @@ class BudgetEvents:
         self._timing = timing or Timing()
         self._subscriptions: dict[uuid.UUID, set[Subscription]] = {}
         self._connection: asyncpg.Connection | None = None
+        self._listening = False  # LISTEN in place on the connection
+        # One exchange at a time on the connection (LISTEN, UNLISTEN, the ping).
+        self._exchange = asyncio.Lock()
+        self._unlistening: set[asyncio.Task[None]] = set()
         self._failures = 0  # attempts in a row that did not get to listen
         self._stopped = False
 
     @property
-    def listening(self) -> bool:
-        """True while the LISTEN is in place: a change committed now will be announced."""
+    def connected(self) -> bool:
+        """True while the connection is up: a subscriber is told of every change committed
+        after subscribe() returned."""
         return self._connection is not None
+
+    @property
+    def listening(self) -> bool:
+        """True while the LISTEN is in place (someone in this process subscribes)."""
+        return self._listening
 
     @property
     def backend_pid(self) -> int | None:
@@ -135,12 +148,37 @@ class BudgetEvents:
             subscription.end()
         self._subscriptions.setdefault(budget_id, set()).add(subscription)
         try:
+            # LISTEN before the subscriber reads: nothing committed after this slips by. If
+            # the connection is down, the reconnection LISTENs and sends this subscriber a gap.
+            await self._follow_demand()
             yield subscription
         finally:
             subscribers = self._subscriptions.get(budget_id, set())
             subscribers.discard(subscription)
             if not subscribers:
                 self._subscriptions.pop(budget_id, None)
+            if not self._subscriptions and not self._stopped:
+                # In the background: a subscriber's way out need not wait for the database.
+                task = asyncio.create_task(self._follow_demand(), name="budget-events-unlisten")
+                self._unlistening.add(task)
+                task.add_done_callback(self._unlistening.discard)
+
+    async def _follow_demand(self) -> None:
+        """LISTEN while anyone in this process subscribes; UNLISTEN when nobody does."""
+        async with self._exchange:
+            connection, wanted = self._connection, bool(self._subscriptions)
+            if connection is None or wanted == self._listening:
+                return
+            try:
+                if wanted:
+                    await connection.add_listener(CHANNEL, self._on_notification)
+                else:
+                    await connection.remove_listener(CHANNEL, self._on_notification)
+            except Exception as error:
+                if connection.is_closed() or connection_gone(error):
+                    return  # the watch finds the loss; the reconnection follows demand
+                raise
+            self._listening = wanted
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator["BudgetEvents"]:
@@ -151,9 +189,10 @@ class BudgetEvents:
         try:
             yield self
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
             self._stopped = True
+            for pending in (task, *self._unlistening):
+                pending.cancel()
+            await asyncio.gather(task, *self._unlistening, return_exceptions=True)
             for subscribers in self._subscriptions.values():
                 for subscription in subscribers:
                     subscription.end()
@@ -200,8 +239,8 @@ class BudgetEvents:
         lost, gone = asyncio.Event(), False
         connection.add_termination_listener(lambda _connection: lost.set())
         try:
-            await connection.add_listener(CHANNEL, self._on_notification)
-            self._connection, self._failures = connection, 0
+            self._connection, self._listening, self._failures = connection, False, 0
+            await self._follow_demand()
             # Whatever committed while nobody listened was announced to no one.
             for budget_id in list(self._subscriptions):
                 self._fan_out(budget_id, gap=True)
@@ -209,7 +248,7 @@ class BudgetEvents:
             gone = True
             log.warning("budget events: lost the listening connection; reconnecting")
         finally:
-            self._connection = None
+            self._connection, self._listening = None, False
             if gone:
                 connection.terminate()  # nobody left to say goodbye to
             else:
@@ -222,7 +261,8 @@ class BudgetEvents:
                 await asyncio.wait_for(lost.wait(), self._timing.ping_seconds)
                 return
             try:
-                await connection.fetchval("SELECT 1", timeout=self._timing.ping_timeout_seconds)
+                async with self._exchange:
+                    await connection.fetchval("SELECT 1", timeout=self._timing.ping_timeout_seconds)
             except Exception as error:
                 dead = connection.is_closed() or connection_gone(error)
                 if not (dead or isinstance(error, TimeoutError)):

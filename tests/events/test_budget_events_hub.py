@@ -52,6 +52,31 @@ async def test_the_hub_listens_again_after_its_connection_is_killed(
             assert await next_signal(signals) == BudgetSignal(budget_id, gap=False)
 
 
+async def test_the_hub_listens_only_while_someone_in_its_process_subscribes(
+    database_url: str, database: asyncpg.Connection
+) -> None:
+    """A process nobody watches is not woken by every money movement of every budget."""
+    watched, other = uuid.uuid4(), uuid.uuid4()
+    hub = BudgetEvents(driver_dsn(database_url), timing=FAST)
+    async with hub.running():
+        await until_listening(hub)
+        assert hub.connected and not hub.listening
+        async with hub.subscribe(watched) as signals:
+            assert hub.listening  # in place before subscribe() returned: nothing slips by
+            await _announce(database, watched)
+            assert await next_signal(signals) == BudgetSignal(watched, gap=False)
+            async with hub.subscribe(other):
+                pass
+            await asyncio.sleep(0.1)
+            assert hub.listening  # one subscriber left
+        async with asyncio.timeout(WAIT_SECONDS):
+            while hub.listening:
+                await asyncio.sleep(0.01)
+        async with hub.subscribe(watched) as again:
+            await _announce(database, watched)
+            assert await next_signal(again) == BudgetSignal(watched, gap=False)
+
+
 async def test_the_hub_finds_a_silently_dead_connection_by_its_ping(database_url: str) -> None:
     """A network cut sends no goodbye: the unanswered ping tells the hub to connect again."""
     budget_id = uuid.uuid4()
