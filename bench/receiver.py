@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from adapters.sandbox.runner import SharedLoopServer
+
 # What to answer for a verified message (its parsed body): a status code.
 Answer = Callable[[dict[str, Any]], int]
 
@@ -110,7 +112,9 @@ async def receiving(**options: Any) -> AsyncIterator[Receiver]:
     config = uvicorn.Config(
         receiver, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
     )
-    server = uvicorn.Server(config)
+    # Signals stay with the caller: Ctrl-C stops the bench (which stops the receiver last),
+    # not the receiver alone with the run still waiting on it.
+    server = SharedLoopServer(config)
     task = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(10):
