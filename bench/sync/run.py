@@ -5,7 +5,7 @@
 
 DATABASE_URL names the PostgreSQL server (default postgresql://postgres@127.0.0.1:5432/postgres;
 on this machine, for the CPU figures). The bench makes its own database there
-(onebudget_syncbench_<pid>) and drops it at the end, even on Ctrl-C. About two minutes
+(onebudget_syncbench_<pid>) and drops it at the end, even on Ctrl-C. About three minutes
 with the defaults.
 
 1. Set-up, not timed. `onebudget serve` on the fresh database (it migrates it). The
