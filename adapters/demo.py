@@ -46,7 +46,7 @@ def sandbox_awards() -> Awards:
     return found
 
 
-def _write_secret(path: Path, values: dict[str, str]) -> None:
+def write_secret(path: Path, values: dict[str, str]) -> None:
     """A credentials file only its owner reads."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
@@ -118,7 +118,7 @@ async def connect_and_sync(
                 if kind == "equipment":
                     values = {**values, "webhook_secret": secret}
                 path = settings.data_dir / CREDENTIALS_DIR / f"{kind}.json"
-                _write_secret(path, values)
+                write_secret(path, values)
                 await connect(
                     session,
                     agency_id=agency_id,

@@ -10,10 +10,11 @@ import json
 import subprocess
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -22,18 +23,20 @@ from bench.progress import say
 from bench.server import onebudget_command, production_environment
 
 STARTS_ON, ENDS_ON = date(2026, 4, 1), date(2027, 3, 31)  # requests.lua spends on 2026-06-01
+T = TypeVar("T")
 SCOPES = "streams:write people:write budgets:read budgets:write allocations:write spends:write"
 
 
 @dataclass(frozen=True)
 class Partner:
-    """The council's OAuth client."""
+    """A partner agency and its OAuth client."""
 
     client_id: str
     secret: str
+    agency_id: str
 
 
-def _operator(database_url: str, data_dir: Path, *args: str) -> dict[str, Any]:
+def run_operator(database_url: str, data_dir: Path, *args: str) -> dict[str, Any]:
     """Run one `onebudget` operator command; its JSON answer, or BenchError."""
     done = subprocess.run(
         [onebudget_command(), *args],
@@ -48,21 +51,15 @@ def _operator(database_url: str, data_dir: Path, *args: str) -> dict[str, Any]:
     return answer
 
 
-async def register_partner(database_url: str, data_dir: Path) -> Partner:
-    """The council and its client, registered with the operator's commands."""
+async def register_partner(
+    database_url: str, data_dir: Path, *, name: str = "Bench Council", scopes: str = SCOPES
+) -> Partner:
+    """A council and its client, registered with the operator's commands."""
     agency = await asyncio.to_thread(
-        _operator,
-        database_url,
-        data_dir,
-        "agencies",
-        "add",
-        "--name",
-        "Bench Council",
-        "--kind",
-        "council",
+        run_operator, database_url, data_dir, "agencies", "add", "--name", name, "--kind", "council"
     )
     client = await asyncio.to_thread(
-        _operator,
+        run_operator,
         database_url,
         data_dir,
         "clients",
@@ -72,9 +69,9 @@ async def register_partner(database_url: str, data_dir: Path) -> Partner:
         "--name",
         "bench",
         "--scope",
-        SCOPES,
+        scopes,
     )
-    return Partner(client["client_id"], client["client_secret"])
+    return Partner(client["client_id"], client["client_secret"], agency["id"])
 
 
 async def fetch_token(http: httpx.AsyncClient, partner: Partner) -> str:
@@ -110,15 +107,16 @@ class Api:
         return created
 
 
-async def make_budget(api: Api, stream_id: str, number: int, amount: int) -> str:
+def bench_references(count: int) -> list[str]:
+    """References for `count` people the bench makes up."""
+    return [f"BENCH-{number:06d}" for number in range(count)]
+
+
+async def make_budget(api: Api, stream_id: str, reference: str, amount: int) -> str:
     """A person, their budget for the year, and one confirmed allocation; the budget id."""
     person = await api.create(
         "/v1/people",
-        {
-            "reference": f"BENCH-{number:06d}",
-            "name": f"Person {number}",
-            "date_of_birth": "1980-05-01",
-        },
+        {"reference": reference, "name": f"Person {reference}", "date_of_birth": "1980-05-01"},
     )
     budget = await api.create(
         "/v1/budgets",
@@ -138,28 +136,42 @@ async def make_budget(api: Api, stream_id: str, number: int, amount: int) -> str
     return budget_id
 
 
-async def make_budgets(api: Api, count: int, amount: int, concurrency: int) -> list[str]:
-    """One flexible stream and `count` budgets funded by it, `concurrency` at a time."""
+async def make_budgets(
+    api: Api, references: Sequence[str], amount: int, concurrency: int
+) -> list[str]:
+    """One flexible stream and a budget for each person named, each funded by it with
+    `amount`, `concurrency` at a time; the budget ids."""
     stream = await api.create(
         "/v1/streams",
         {"name": "Adult social care", "kind": "social_care", "unspent": "carry_forward"},
     )
-    ids: list[str] = [""] * count
-    done = 0
+
+    async def one(index: int) -> str:
+        return await make_budget(api, stream["id"], references[index], amount)
+
+    return await in_parallel(len(references), concurrency, one, "budgets")
+
+
+async def in_parallel(
+    count: int, concurrency: int, work: Callable[[int], Awaitable[T]], what: str
+) -> list[T]:
+    """work(0), ..., work(count - 1), `concurrency` at a time; their results in order.
+
+    Says "setup: DONE/COUNT WHAT" every 5 s and at the end."""
+    results: dict[int, T] = {}
     last_report = time.perf_counter()
     gate = asyncio.Semaphore(concurrency)
 
     async def one(index: int) -> None:
-        nonlocal done, last_report
+        nonlocal last_report
         async with gate:
-            ids[index] = await make_budget(api, stream["id"], index, amount)
-        done += 1
+            results[index] = await work(index)
         now = time.perf_counter()
-        if done == count or now - last_report >= 5.0:
+        if len(results) == count or now - last_report >= 5.0:
             last_report = now
-            say(f"setup: {done:,}/{count:,} budgets")
+            say(f"setup: {len(results):,}/{count:,} {what}")
 
     async with asyncio.TaskGroup() as group:
         for index in range(count):
             group.create_task(one(index))
-    return ids
+    return [results[index] for index in range(count)]

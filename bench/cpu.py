@@ -97,15 +97,23 @@ class CpuMeter:
         self.server_pid = server_pid
         self.monitor = monitor
 
+    async def backends(self, database: str) -> dict[int, float]:
+        """The CPU seconds so far of each backend serving the database now."""
+        rows = await self.monitor.fetch(BACKENDS, database)
+        return {row["pid"]: _process_cpu(row["pid"]) for row in rows}
+
     async def sample(self, *, load_pid: int, database: str) -> CpuSample:
-        backends = [row["pid"] for row in await self.monitor.fetch(BACKENDS, database)]
-        server, load = _tree(self.server_pid), _tree(load_pid)
+        backends = await self.backends(database)
+        # The load generator's tree less the server's: the bench itself may be the load
+        # (bench.sync's sandbox and receiver) and the server its child.
+        server = _tree(self.server_pid)
+        load = _tree(load_pid) - server
         return CpuSample(
             wall=time.perf_counter(),
             machine=_machine_busy(),
             server=sum(_process_cpu(pid) for pid in server),
             load=sum(_process_cpu(pid) for pid in load),
-            database={pid: _process_cpu(pid) for pid in backends},
+            database=backends,
             processes=_all_processes(),
             ours=frozenset({*server, *load, *backends, os.getpid()}),
         )
@@ -141,10 +149,11 @@ class CpuShare:
         top = tuple((name, share) for name, share in ranked[:3] if share >= 1)
         return cls(server, load, database, other, machine, top)
 
-    def describe(self) -> str:
+    def describe(self, server: str = "server", load: str = "load generator") -> str:
+        """One line; `server` and `load` name the two roles as the phase had them."""
         cores = os.cpu_count() or 1
         return (
-            f"cpu (% of one core): server {self.server:.0f}, load generator {self.load:.0f},"
+            f"cpu (% of one core): {server} {self.server:.0f}, {load} {self.load:.0f},"
             f" PostgreSQL backends {self.database:.0f}, other {self.other:.0f}"
             f" ({', '.join(f'{n} {v:.0f}' for n, v in self.top_others) or 'nothing named'});"
             f" machine {self.machine:.0f} of {cores * 100}"

@@ -1,4 +1,5 @@
-"""--profile: py-spy samples the server's processes during the timed spread phase.
+"""--profile: py-spy samples the server's processes during the timed spread phase (in
+`python -m bench.sync`, the sync and the worker during theirs).
 
 py-spy reads the stacks from outside without pausing the processes (--nonblocking), so the
 service runs unchanged, though the spread figures of a profiled run are a little lower
@@ -30,10 +31,13 @@ def require_py_spy() -> str:
     return found
 
 
-async def record(server_pid: int, seconds: int, out_dir: Path, fmt: str) -> Path:
-    """Sample the server and its workers for `seconds`; the file written."""
+async def record(
+    server_pid: int, seconds: int, out_dir: Path, fmt: str, name: str = "spread"
+) -> Path:
+    """Sample the server and its workers for `seconds` (or until it exits); the file
+    written, NAME.SUFFIX in out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    output = out_dir / f"spread.{SUFFIXES[fmt]}"
+    output = out_dir / f"{name}.{SUFFIXES[fmt]}"
     command = [require_py_spy(), "record", "--pid", str(server_pid), "--subprocesses"]
     command += ["--gil", "--nonblocking", "--rate", str(RATE), "--duration", str(seconds)]
     command += ["--format", fmt, "--output", str(output)]
@@ -62,9 +66,9 @@ def top_functions(collapsed: Path, count: int = 15) -> list[tuple[str, float]]:
     return [(frame, samples / total * 100) for frame, samples in own.most_common(count)]
 
 
-def report(path: Path, fmt: str) -> None:
+def report(path: Path, fmt: str, phase: str = "spread phase") -> None:
     """Say where the profile is and, for raw stacks, what was hot."""
-    say(f"profile: {path} ({fmt}; py-spy, {RATE} samples/s per process, spread phase)")
+    say(f"profile: {path} ({fmt}; py-spy, {RATE} samples/s per process, {phase})")
     if fmt == "raw":
         for frame, share in top_functions(path):
             say(f"  {share:5.1f}%  {frame}")

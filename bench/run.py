@@ -49,8 +49,22 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from bench import profile
-from bench.api import Api, Partner, fetch_token, make_budgets, register_partner
+from bench.api import (
+    Api,
+    Partner,
+    bench_references,
+    fetch_token,
+    make_budgets,
+    register_partner,
+)
 from bench.cpu import CpuMeter, machine_load_of_others
+from bench.database import (
+    DEFAULT_SERVER,
+    connect_admin,
+    describe_server,
+    maintenance_url,
+    with_database,
+)
 from bench.errors import BenchError
 from bench.history import check_ledger, history_engine, seed_history
 from bench.load import (
@@ -66,22 +80,10 @@ from bench.report import Outcome, print_table
 from bench.server import Server, start_server
 from service.api.fields import MAX_AMOUNT
 
-DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SHORT_HISTORY = 1_000
 MAX_PENCE = 500  # as requests.lua spends
 ASSUMED_MAX_RATE = 20_000  # spends/s the allocations must be able to pay for, per budget
 READ_WARMUP = 1
-
-
-def with_database(url: str, name: str) -> str:
-    """The same server URL, naming another database; asyncpg wants plain postgresql://."""
-    parsed = make_url(url).set(drivername="postgresql", database=name)
-    return parsed.render_as_string(hide_password=False)
-
-
-def maintenance_url(url: str) -> str:
-    """The database DATABASE_URL names, where databases are made and dropped and watched."""
-    return with_database(url, make_url(url).database or "postgres")
 
 
 def libpq_environment(url: str) -> dict[str, str]:
@@ -162,7 +164,7 @@ class Run:
                 base_url=server.base_url, trust_env=False, timeout=60
             ) as http:
                 api = Api(http, await fetch_token(http, partner))
-                ids = await make_budgets(api, total, amount, args.connections)
+                ids = await make_budgets(api, bench_references(total), amount, args.connections)
             budgets = {"spread": ids[: args.budgets], "hot": [ids[args.budgets]]}
             # ceiling.sh checkpoints before pgbench starts: the service gets the same start.
             await monitor.execute("CHECKPOINT")
@@ -300,18 +302,10 @@ async def run(args: argparse.Namespace, server_url: str, work_dir: Path, outcome
     outcome.others_before = await machine_load_of_others()
     say(f"machine: other processes used {outcome.others_before:.0f}% of one core just now")
     name = f"onebudget_bench_{os.getpid()}"
-    try:
-        admin = await asyncpg.connect(maintenance_url(server_url))
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise BenchError(
-            f"cannot connect to {make_url(server_url).render_as_string(hide_password=True)}:"
-            f" {exc}; set DATABASE_URL to a PostgreSQL server on this machine"
-        ) from None
+    admin = await connect_admin(server_url)
     run = Run(args, server_url, name, work_dir, outcome)
     try:
-        version = str(await admin.fetchval("SHOW server_version")).split()[0]
-        sync_commit = await admin.fetchval("SHOW synchronous_commit")
-        outcome.database = f"PostgreSQL {version} (synchronous_commit={sync_commit})"
+        outcome.database = await describe_server(admin)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{name}"')
         say(f"database: {name} on {outcome.database}")
@@ -325,7 +319,7 @@ async def run(args: argparse.Namespace, server_url: str, work_dir: Path, outcome
         await admin.close()
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
     """A whole number above zero (an argparse type)."""
     value = int(text) if text.isdigit() else 0
     if value < 1:
@@ -339,14 +333,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--seconds", type=_positive, default=15, help="per timed phase")
-    parser.add_argument("--warmup", type=_positive, default=2, help="seconds before a phase")
-    parser.add_argument("--connections", type=_positive, default=16, help="wrk and pgbench")
-    parser.add_argument("--budgets", type=_positive, default=1000, help="spread budgets")
+    parser.add_argument("--seconds", type=positive, default=15, help="per timed phase")
+    parser.add_argument("--warmup", type=positive, default=2, help="seconds before a phase")
+    parser.add_argument("--connections", type=positive, default=16, help="wrk and pgbench")
+    parser.add_argument("--budgets", type=positive, default=1000, help="spread budgets")
     parser.add_argument(
-        "--history", type=_positive, default=1_000_000, help="transfers on the long budget"
+        "--history", type=positive, default=1_000_000, help="transfers on the long budget"
     )
-    parser.add_argument("--read-seconds", type=_positive, default=5, help="per read phase")
+    parser.add_argument("--read-seconds", type=positive, default=5, help="per read phase")
     parser.add_argument("--profile", action="store_true", help="py-spy the spread phase")
     parser.add_argument("--profile-format", choices=sorted(profile.SUFFIXES), default="flamegraph")
     parser.add_argument("--profile-dir", type=Path, help="default: a new temporary directory")

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +34,13 @@ def onebudget_command() -> str:
 
 
 def production_environment(
-    database_url: str, data_dir: Path, port: int | None = None
+    database_url: str,
+    data_dir: Path,
+    port: int | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """This environment without ONEBUDGET_* overrides, plus README's production settings."""
+    """This environment without ONEBUDGET_* overrides, plus README's production settings
+    and any `settings` a bench needs (e.g. ONEBUDGET_WEBHOOK_ALLOWED_NETWORKS)."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("ONEBUDGET_")}
     return {
         **inherited,
@@ -44,6 +49,7 @@ def production_environment(
         "ONEBUDGET_DOCS": "false",
         "ONEBUDGET_METRICS": "false",
         **({"ONEBUDGET_PORT": str(port)} if port is not None else {}),
+        **(settings or {}),
     }
 
 
@@ -56,30 +62,17 @@ def free_port() -> int:
 
 
 @dataclass
-class Server:
-    """The `onebudget serve` process (in its own process group) and where it listens."""
+class Child:
+    """An `onebudget` command the bench runs (in its own process group), logging to a file."""
 
     process: subprocess.Popen[bytes]
-    base_url: str
     log_path: Path
 
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
-            return "(no server log)"
-
-    def workers(self) -> int:
-        """How many worker processes serve requests (uvicorn spawns them; none: it serves)."""
-        try:
-            return len(self.worker_pids()) or 1
-        except psutil.Error:
-            return 0
-
-    def worker_pids(self) -> list[int]:
-        """The worker processes uvicorn spawned (none when the process serves alone)."""
-        children = psutil.Process(self.process.pid).children()
-        return [c.pid for c in children if "spawn_main" in " ".join(c.cmdline())]
+            return f"(no log at {self.log_path})"
 
     def stop(self) -> None:
         """SIGTERM (a graceful stop, as a service manager sends), SIGKILL after 15 s."""
@@ -94,24 +87,57 @@ class Server:
             self.process.wait(timeout=10)
 
 
-async def start_server(database_url: str, data_dir: Path, *, workers: int | None = None) -> Server:
-    """`onebudget serve` on a free loopback port, migrating first; ready when /readyz is 200.
-
-    With `workers`, that many worker processes; else serve's default (one per core).
-    """
-    port = free_port()
-    log_path = data_dir / "server.log"
-    command = [onebudget_command(), "serve", *(["--workers", str(workers)] if workers else [])]
+def spawn(args: Sequence[str], env: Mapping[str, str], log_path: Path) -> Child:
+    """Start `onebudget ARGS`, its output (stdout and stderr) going to log_path."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command,
-            env=production_environment(database_url, data_dir, port),
+            [onebudget_command(), *args],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the bench, which stops it in order
         )
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
+    return Child(process, log_path)
+
+
+@dataclass
+class Server(Child):
+    """The `onebudget serve` process and where it listens."""
+
+    base_url: str
+
+    def workers(self) -> int:
+        """How many worker processes serve requests (uvicorn spawns them; none: it serves)."""
+        try:
+            return len(self.worker_pids()) or 1
+        except psutil.Error:
+            return 0
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes uvicorn spawned (none when the process serves alone)."""
+        children = psutil.Process(self.process.pid).children()
+        return [c.pid for c in children if "spawn_main" in " ".join(c.cmdline())]
+
+
+async def start_server(
+    database_url: str,
+    data_dir: Path,
+    *,
+    workers: int | None = None,
+    settings: Mapping[str, str] | None = None,
+) -> Server:
+    """`onebudget serve` on a free loopback port, migrating first; ready when /readyz is 200.
+
+    With `workers`, that many worker processes; else serve's default (one per core).
+    `settings`: more environment variables for it (see production_environment).
+    """
+    port = free_port()
+    command = ["serve", *(["--workers", str(workers)] if workers else [])]
+    env = production_environment(database_url, data_dir, port, settings)
+    child = spawn(command, env, data_dir / "server.log")
+    process = child.process
+    server = Server(process, child.log_path, f"http://127.0.0.1:{port}")
     deadline = time.perf_counter() + 90
     async with httpx.AsyncClient(base_url=server.base_url, trust_env=False, timeout=5) as http:
         while time.perf_counter() < deadline:

@@ -48,7 +48,7 @@ class RunningSandbox:
         return {"name": self.name, "kind": self.kind, "url": self.url}
 
 
-class _SharedLoopServer(uvicorn.Server):
+class SharedLoopServer(uvicorn.Server):
     """A uvicorn server that leaves signals to its caller: several share one event loop."""
 
     @contextlib.contextmanager
@@ -126,7 +126,7 @@ async def running_sandboxes(
                 # A request hung by the timeout fault must not hold up the shutdown.
                 timeout_graceful_shutdown=1,
             )
-            server: uvicorn.Server = _SharedLoopServer(config)
+            server: uvicorn.Server = SharedLoopServer(config)
             servers.append(server)
             tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
             url = _url(options.host, sock)

@@ -26,16 +26,14 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-
-import asyncpg
 
 from bench.crash.cycles import Disruption, Load, Run, run_cycles
 from bench.crash.service import Service
+from bench.database import own_database
 from bench.errors import BenchError
 from bench.progress import say
-from bench.run import with_database
 from service.database import start_embedded
 
 RESTART_TURNS = (
@@ -46,22 +44,6 @@ RESTART_TURNS = (
 )
 
 
-@contextlib.asynccontextmanager
-async def own_database(server_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database on the server (the service migrates it), dropped at the end."""
-    name = f"onebudget_crash_{os.getpid()}"
-    admin = await asyncpg.connect(with_database(server_url, "postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield with_database(server_url, name)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def run(args: argparse.Namespace, work_dir: Path) -> list[Run]:
     load = Load(clients=args.clients, budgets=args.budgets, max_seconds=args.max_seconds)
     runs = []
@@ -70,7 +52,7 @@ async def run(args: argparse.Namespace, work_dir: Path) -> list[Run]:
         if not server_url:
             say(f"database: starting a private embedded PostgreSQL in {work_dir / 'db'}")
             server_url = await asyncio.to_thread(start_embedded, work_dir / "db")
-        async with own_database(server_url) as url:
+        async with own_database(server_url, f"onebudget_crash_{os.getpid()}") as url:
             service = Service(work_dir / "service", url)
             kills = [Disruption.KILL_SERVICE] * args.cycles
             runs.append(await run_cycles("service kills", service, url, kills, load, say))

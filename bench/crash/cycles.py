@@ -24,7 +24,14 @@ from enum import StrEnum
 
 import httpx
 
-from bench.api import Api, Partner, fetch_token, make_budgets, register_partner
+from bench.api import (
+    Api,
+    Partner,
+    bench_references,
+    fetch_token,
+    make_budgets,
+    register_partner,
+)
 from bench.crash.checks import LedgerCheck, check_ledger
 from bench.crash.postgres import EmbeddedPostgres
 from bench.crash.service import Service
@@ -153,7 +160,9 @@ async def open_world(
     partner = await register_partner(database_url, service.data_dir)
     async with httpx.AsyncClient(base_url=service.base_url, trust_env=False, timeout=30) as http:
         api = Api(http, await fetch_token(http, partner))
-        ids = await make_budgets(api, load.budgets + 1, ALLOCATED_TO_EACH_BUDGET, load.clients)
+        ids = await make_budgets(
+            api, bench_references(load.budgets + 1), ALLOCATED_TO_EACH_BUDGET, load.clients
+        )
     return World(service, database_url, partner, Budgets(ids[1:], ids[0]), postgres)
 
 

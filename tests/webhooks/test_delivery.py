@@ -1,7 +1,7 @@
 """Delivery over real HTTP: the worker (service.jobs.worker) sends the outbox to a receiver.
 
 Each test runs the worker's loop for real on its own database, and a partner's receiver
-(tests/receiver.py) that verifies signatures with `standardwebhooks`. The test settings
+(bench/receiver.py) that verifies signatures with `standardwebhooks`. The test settings
 compress the retry schedule (an hour of backoff into a couple of seconds).
 """
 
@@ -13,10 +13,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from bench.receiver import Receiver, receiving
 from service.config import Settings
 from service.jobs.worker import run_worker
 from tests.partners import Partner, PartnerFactory
-from tests.receiver import Receiver, receiving
 from tests.world import PERIOD, World, allocate, created, make_world, spend_body
 
 pytestmark = pytest.mark.usefixtures("worker")

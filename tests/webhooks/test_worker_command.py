@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.receiver import receiving
 from tests.partners import PartnerFactory
-from tests.receiver import receiving
 from tests.world import created, make_world, spend_body
 
 

@@ -1,4 +1,5 @@
-"""A partner's webhook receiver for tests: a real HTTP server on a free loopback port.
+"""A partner's webhook receiver, for the tests and the bench: a real HTTP server on a free
+loopback port.
 
 It verifies every request's Standard Webhooks signature with the `standardwebhooks`
 package (as a partner would), records what it got, de-duplicates by webhook-id as the
@@ -7,6 +8,7 @@ docs tell partners to, and answers what the test tells it to (204 by default).
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +18,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from adapters.sandbox.runner import SharedLoopServer
 
 # What to answer for a verified message (its parsed body): a status code.
 Answer = Callable[[dict[str, Any]], int]
@@ -48,7 +52,7 @@ class Receiver:
         body = await request.body()
         headers = dict(request.headers)
         try:
-            assert self.secret is not None, "the test never told the receiver its secret"
+            assert self.secret is not None, "nobody told the receiver its secret"
             message = Webhook(self.secret).verify(body, headers)
         except WebhookVerificationError:
             self.bad_signatures += 1
@@ -69,8 +73,8 @@ class Receiver:
 
     def delivered_twice(self) -> list[str]:
         """Webhook-ids answered 2xx more than once (a duplicate delivery, not a retry)."""
-        taken = [webhook_id for webhook_id, status in self.arrivals if 200 <= status < 300]
-        return sorted({webhook_id for webhook_id in taken if taken.count(webhook_id) > 1})
+        taken = Counter(webhook_id for webhook_id, status in self.arrivals if 200 <= status < 300)
+        return sorted(webhook_id for webhook_id, times in taken.items() if times > 1)
 
     def of_type(self, event_type: str) -> list[dict[str, Any]]:
         """The accepted messages of one type, in the order they were first accepted."""
@@ -108,7 +112,9 @@ async def receiving(**options: Any) -> AsyncIterator[Receiver]:
     config = uvicorn.Config(
         receiver, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
     )
-    server = uvicorn.Server(config)
+    # Signals stay with the caller: Ctrl-C stops the bench (which stops the receiver last),
+    # not the receiver alone with the run still waiting on it.
+    server = SharedLoopServer(config)
     task = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(10):
