@@ -158,7 +158,8 @@ def kept_write(scope: str) -> Callable[..., Awaitable[KeptWrite]]:
     fewer than checking on the way in.
 
     The token, the scope and the key are checked here in one dependency rather than three:
-    FastAPI's own cost per dependency was about 3% of a spend's CPU (bench/README.md).
+    FastAPI's own cost per dependency was about 3% of a spend's instructions (README.md,
+    "Benchmark").
     """
 
     async def kept_guard(request: Request, session: SessionDep, key: KeyHeader = None) -> KeptWrite:

@@ -118,7 +118,7 @@ class AccessLog:
     """Give each request an id (X-Request-Id), log it as JSON, and count it for /metrics.
 
     With metrics off nothing is counted: prometheus_client's look-up of labelled counters
-    cost a spend about 1% of its instructions (bench/README.md), for figures nobody reads.
+    cost a spend about 1% of its instructions (README.md, "Benchmark"), for figures nobody reads.
     """
 
     def __init__(self, app: ASGIApp, *, metrics: bool = True) -> None:

@@ -56,7 +56,7 @@ class SpendTerms:
 
 # Async, as every dependency here: FastAPI runs a plain `def` dependency in a worker thread,
 # a hop that cost about 8% of a spend's time in the profile. One dependency, not three: each
-# costs a spend about 3% of its CPU in FastAPI's own machinery (bench/README.md).
+# costs a spend about 3% of its instructions in FastAPI's own machinery (README.md, "Benchmark").
 async def _terms(request: Request) -> SpendTerms:
     state = request.app.state
     return SpendTerms(
