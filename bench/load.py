@@ -29,13 +29,18 @@ PROGRESS_EVERY = 5.0
 COMMITS = "SELECT xact_commit FROM pg_stat_database WHERE datname = $1"
 
 
-def require_tools() -> None:
-    """wrk and the PostgreSQL client tools, or BenchError saying how to install them."""
+def require_wrk() -> None:
+    """wrk, or BenchError saying how to install it."""
     if shutil.which("wrk") is None:
         raise BenchError(
             "wrk (the HTTP load generator, written in C) is not installed:"
             " install it with `apt-get install -y wrk`, then run the bench again"
         )
+
+
+def require_tools() -> None:
+    """wrk and the PostgreSQL client tools, or BenchError saying how to install them."""
+    require_wrk()
     missing = [tool for tool in ("pgbench", "psql", "createdb", "dropdb") if not shutil.which(tool)]
     if missing:
         raise BenchError(

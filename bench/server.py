@@ -87,11 +87,14 @@ class Child:
             self.process.wait(timeout=10)
 
 
-def spawn(args: Sequence[str], env: Mapping[str, str], log_path: Path) -> Child:
-    """Start `onebudget ARGS`, its output (stdout and stderr) going to log_path."""
+def spawn(
+    args: Sequence[str], env: Mapping[str, str], log_path: Path, wrapper: Sequence[str] = ()
+) -> Child:
+    """Start `onebudget ARGS` (after `wrapper`, a command that runs it, e.g. valgrind), its
+    output (stdout and stderr) going to log_path."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [onebudget_command(), *args],
+            [*wrapper, onebudget_command(), *args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -126,19 +129,22 @@ async def start_server(
     *,
     workers: int | None = None,
     settings: Mapping[str, str] | None = None,
+    wrapper: Sequence[str] = (),
+    ready_within: float = 90,
 ) -> Server:
     """`onebudget serve` on a free loopback port, migrating first; ready when /readyz is 200.
 
     With `workers`, that many worker processes; else serve's default (one per core).
     `settings`: more environment variables for it (see production_environment).
+    `wrapper`: a command that runs it (see spawn), slower to start: give it `ready_within`.
     """
     port = free_port()
     command = ["serve", *(["--workers", str(workers)] if workers else [])]
     env = production_environment(database_url, data_dir, port, settings)
-    child = spawn(command, env, data_dir / "server.log")
+    child = spawn(command, env, data_dir / "server.log", wrapper)
     process = child.process
     server = Server(process, child.log_path, f"http://127.0.0.1:{port}")
-    deadline = time.perf_counter() + 90
+    deadline = time.perf_counter() + ready_within
     async with httpx.AsyncClient(base_url=server.base_url, trust_env=False, timeout=5) as http:
         while time.perf_counter() < deadline:
             if process.poll() is not None:
@@ -148,4 +154,4 @@ async def start_server(
                     return server
             await asyncio.sleep(0.2)
     server.stop()
-    raise BenchError(f"the service was not ready within 90 s:\n{server.log_tail()}")
+    raise BenchError(f"the service was not ready within {ready_within:.0f} s:\n{server.log_tail()}")
