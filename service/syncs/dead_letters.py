@@ -6,11 +6,12 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.api.pagination import Slice, paginate_slice
+from service.api.pagination import Slice
 from service.auth.caller import Caller
 from service.domain.errors import NotFound
-from service.policy import own_system, require_scope
+from service.policy import require_scope
 from service.syncs.models import AgencyConnection, DeadLetter
+from service.syncs.pages import agency_page
 from service.syncs.queue import queue_sync
 
 
@@ -45,21 +46,16 @@ async def agency_dead_letters(
 ) -> Slice[DeadLetter]:
     """The agency's dead letters, newest first (replayed ones too, with the outcome): the
     caller's own agency's only (NotFound otherwise)."""
-    require_scope(caller, "syncs:read")
-    if not own_system(caller, agency_id):
-        raise NotFound(f"No dead letters of agency {agency_id} are within your reach.")
-    query = (
-        select(DeadLetter)
-        .join(AgencyConnection, AgencyConnection.id == DeadLetter.connection_id)
-        .where(AgencyConnection.agency_id == agency_id)
-    )
-    return await paginate_slice(
+    return await agency_page(
         session,
-        query,
+        caller,
+        rows=DeadLetter,
+        connection_id=DeadLetter.connection_id,
         order=[DeadLetter.created_at, DeadLetter.id],
+        what="dead letters",
+        agency_id=agency_id,
         cursor=cursor,
         limit=limit,
-        newest_first=True,
     )
 
 

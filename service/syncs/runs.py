@@ -8,11 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.api.pagination import Slice, paginate_slice
+from service.api.pagination import Slice
 from service.auth.caller import Caller
-from service.domain.errors import NotFound
 from service.policy import own_system, require_scope
 from service.syncs.models import AgencyConnection, SyncRun
+from service.syncs.pages import agency_page
 from service.syncs.vocabulary import RunStatus
 
 
@@ -77,21 +77,16 @@ async def agency_runs(
     session: AsyncSession, caller: Caller, *, agency_id: uuid.UUID, cursor: str | None, limit: int
 ) -> Slice[SyncRun]:
     """The agency's runs, newest first: the caller's own agency's only (NotFound otherwise)."""
-    require_scope(caller, "syncs:read")
-    if not own_system(caller, agency_id):
-        raise NotFound(f"No syncs of agency {agency_id} are within your reach.")
-    query = (
-        select(SyncRun)
-        .join(AgencyConnection, AgencyConnection.id == SyncRun.connection_id)
-        .where(AgencyConnection.agency_id == agency_id)
-    )
-    return await paginate_slice(
+    return await agency_page(
         session,
-        query,
+        caller,
+        rows=SyncRun,
+        connection_id=SyncRun.connection_id,
         order=[SyncRun.started_at, SyncRun.id],
+        what="syncs",
+        agency_id=agency_id,
         cursor=cursor,
         limit=limit,
-        newest_first=True,
     )
 
 
