@@ -11,7 +11,9 @@ Rows come back as asyncpg Records (`row["name"]`). The connection's codecs are t
 SQLAlchemy's dialect installed: JSON parameters go in as JSON text, and come out decoded.
 """
 
-from collections.abc import Callable, Mapping
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -76,6 +78,23 @@ class Statement:
         except Exception as error:
             await _drop_if_gone(session, driver, error)
             raise
+
+
+def json_rows(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Rows as one JSON text parameter, for `jsonb_to_recordset(CAST(:p AS jsonb)) AS
+    x(column type, ...)` in a statement: ids as their text, numbers and text as they are.
+
+    One text parameter rather than an array per column: asyncpg checks every element of an
+    array parameter against the collection ABCs, which cost a spend about 7% of its
+    instructions for its 20-odd one-element arrays (README.md, "Benchmark").
+    """
+    return json.dumps(list(rows), default=_uuid_text, separators=(",", ":"))
+
+
+def _uuid_text(value: object) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a row value json_rows sends")
 
 
 class ConnectionLost(Exception):

@@ -27,7 +27,7 @@ from service.events.publish import NOTIFY_COLUMN
 from service.ledger.clock import recorded_time
 from service.ledger.models import Account, Transfer
 from service.policy import budget_in_reach
-from service.sql import Statement
+from service.sql import Statement, json_rows
 from service.streams.models import FundingStream
 from service.webhooks.events import Event
 from service.webhooks.outbox import (
@@ -270,10 +270,9 @@ _BATCH_CTES = (
                               pending_id, code, batch_id, reference_id, created_at)
         SELECT t.id, :budget_id, t.debit, t.credit, t.amount, t.kind, t.pending_id, t.code,
                :batch_id, :reference_id, COALESCE(CAST(:recorded_at AS timestamptz), now())
-        FROM unnest(CAST(:ids AS uuid[]), CAST(:debits AS bigint[]), CAST(:credits AS bigint[]),
-                    CAST(:amounts AS bigint[]), CAST(:kinds AS text[]),
-                    CAST(:pending_ids AS uuid[]), CAST(:codes AS text[]))
-             AS t(id, debit, credit, amount, kind, pending_id, code)
+        FROM jsonb_to_recordset(CAST(:transfers AS jsonb))
+             AS t(id uuid, debit bigint, credit bigint, amount bigint, kind text,
+                  pending_id uuid, code text)
         RETURNING 1
     ), counted AS (
         UPDATE account AS a SET
@@ -281,10 +280,9 @@ _BATCH_CTES = (
             debits_posted = a.debits_posted + d.debits_posted,
             credits_pending = a.credits_pending + d.credits_pending,
             credits_posted = a.credits_posted + d.credits_posted
-        FROM unnest(CAST(:account_ids AS bigint[]), CAST(:d_pend AS bigint[]),
-                    CAST(:d_post AS bigint[]), CAST(:c_pend AS bigint[]),
-                    CAST(:c_post AS bigint[]))
-             AS d(id, debits_pending, debits_posted, credits_pending, credits_posted)
+        FROM jsonb_to_recordset(CAST(:counters AS jsonb))
+             AS d(id bigint, debits_pending bigint, debits_posted bigint, credits_pending bigint,
+                  credits_posted bigint)
         WHERE a.id = d.id AND a.budget_id = :budget_id
         RETURNING 1
     ),"""
@@ -348,7 +346,7 @@ async def post_batch(
                 "That held money was already posted or released."
             ) from None
         raise
-    if counts["accounts"] != len(params["account_ids"]):
+    if counts["accounts"] != params["accounts_counted"]:
         raise ForeignAccount(f"a transfer named an account outside budget {budget_id}")
     await queue_deliveries(session, budget_id=budget_id, endpoint_ids=counts["webhook_endpoints"])
     return counts
@@ -368,18 +366,29 @@ def batch_params(
         "recorded_at": recorded_at,
         "batch_id": uuid.uuid4(),
         "reference_id": reference_id,
-        "ids": [t.id for t in transfers],
-        "debits": [t.debit_account_id for t in transfers],
-        "credits": [t.credit_account_id for t in transfers],
-        "amounts": [t.amount for t in transfers],
-        "kinds": [t.kind.value for t in transfers],
-        "pending_ids": [t.pending_id for t in transfers],
-        "codes": [t.code for t in transfers],
-        "account_ids": list(deltas),
-        "d_pend": [c.debits_pending for c in deltas.values()],
-        "d_post": [c.debits_posted for c in deltas.values()],
-        "c_pend": [c.credits_pending for c in deltas.values()],
-        "c_post": [c.credits_posted for c in deltas.values()],
+        "transfers": json_rows(
+            {
+                "id": t.id,
+                "debit": t.debit_account_id,
+                "credit": t.credit_account_id,
+                "amount": t.amount,
+                "kind": t.kind,
+                "pending_id": t.pending_id,
+                "code": t.code,
+            }
+            for t in transfers
+        ),
+        "counters": json_rows(
+            {
+                "id": account_id,
+                "debits_pending": c.debits_pending,
+                "debits_posted": c.debits_posted,
+                "credits_pending": c.credits_pending,
+                "credits_posted": c.credits_posted,
+            }
+            for account_id, c in deltas.items()
+        ),
+        "accounts_counted": len(deltas),
         **NO_EVENTS,
     }
 

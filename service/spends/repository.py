@@ -33,7 +33,7 @@ from service.ledger.repository import (
 )
 from service.policy import budget_in_reach, budgets_reached
 from service.spends.models import NewLine, NewSpend, Spend, SpendLine
-from service.sql import Statement
+from service.sql import Statement, json_rows
 from service.streams.models import FundingStream
 from service.webhooks.events import Event
 
@@ -176,11 +176,9 @@ RECORD_CTES = """
                                 approval, transfer_id)
         SELECT :spend_id, l.position, l.stream_id, l.agency_id, l.amount, l.reason, l.approval,
                l.transfer_id
-        FROM unnest(CAST(:line_positions AS int[]), CAST(:line_streams AS uuid[]),
-                    CAST(:line_agencies AS uuid[]), CAST(:line_amounts AS bigint[]),
-                    CAST(:line_reasons AS text[]), CAST(:line_approvals AS text[]),
-                    CAST(:line_transfers AS uuid[]))
-             AS l(position, stream_id, agency_id, amount, reason, approval, transfer_id)
+        FROM jsonb_to_recordset(CAST(:lines AS jsonb))
+             AS l(position int, stream_id uuid, agency_id uuid, amount bigint, reason text,
+                  approval text, transfer_id uuid)
         RETURNING 1
     )"""
 RECORD = batch_statement(RECORD_CTES, "(SELECT created_at FROM new_spend) AS created_at")
@@ -204,13 +202,18 @@ def record_params(spend: NewSpend, lines: Sequence[NewLine]) -> dict[str, Any]:
         "expires_at": spend.expires_at,
         "reverses_id": spend.reverses_id,
         "client_id": spend.client_id,
-        "line_positions": [line.position for line in lines],
-        "line_streams": [line.stream_id for line in lines],
-        "line_agencies": [line.agency_id for line in lines],
-        "line_amounts": [line.amount for line in lines],
-        "line_reasons": [line.reason for line in lines],
-        "line_approvals": [line.approval for line in lines],
-        "line_transfers": [line.transfer_id for line in lines],
+        "lines": json_rows(
+            {
+                "position": line.position,
+                "stream_id": line.stream_id,
+                "agency_id": line.agency_id,
+                "amount": line.amount,
+                "reason": line.reason,
+                "approval": line.approval,
+                "transfer_id": line.transfer_id,
+            }
+            for line in lines
+        ),
     }
 
 

@@ -12,28 +12,26 @@ committed message always has a job on its way, and a rolled-back change leaves n
 Changes that move no money call publish(), which does both in its own statements.
 """
 
-import json
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.jobs.enqueue import enqueue
 from service.ledger.clock import recorded_time
-from service.sql import Statement
+from service.sql import Statement, json_rows
 from service.webhooks.events import Event
 
-# Binds :budget_id, :recorded_at (None: now) and the events' three arrays (outbox_params).
+# Binds :budget_id, :recorded_at (None: now) and the events as JSON rows (outbox_params).
 OUTBOX_CTE = """
     outboxed AS (
         INSERT INTO webhook_message (endpoint_id, budget_id, event_id, event_type, data,
                                      created_at)
-        SELECT e.id, :budget_id, m.event_id, m.event_type, CAST(m.data AS jsonb),
+        SELECT e.id, :budget_id, m.event_id, m.event_type, m.data,
                COALESCE(CAST(:recorded_at AS timestamptz), now())
-        FROM unnest(CAST(:event_ids AS uuid[]), CAST(:event_types AS text[]),
-                    CAST(:event_data AS text[])) WITH ORDINALITY
+        FROM ROWS FROM (jsonb_to_recordset(CAST(:events AS jsonb))
+                        AS (event_id uuid, event_type text, data jsonb)) WITH ORDINALITY
              AS m(event_id, event_type, data, position)
         JOIN webhook_endpoint AS e
           ON e.disabled_at IS NULL AND (e.events IS NULL OR m.event_type = ANY(e.events))
@@ -47,7 +45,7 @@ OUTBOX_CTE = """
 # A select-list column of the same statement: the endpoints it wrote messages for.
 OUTBOX_COLUMN = "ARRAY(SELECT DISTINCT endpoint_id FROM outboxed) AS webhook_endpoints"
 
-NO_EVENTS: dict[str, list[Any]] = {"event_ids": [], "event_types": [], "event_data": []}
+NO_EVENTS: dict[str, str] = {"events": "[]"}
 
 _PUBLISH = Statement.of(text(f"WITH {OUTBOX_CTE} SELECT {OUTBOX_COLUMN}"))
 
@@ -55,13 +53,10 @@ _PUBLISH = Statement.of(text(f"WITH {OUTBOX_CTE} SELECT {OUTBOX_COLUMN}"))
 DELIVER = "deliver_webhooks"
 
 
-def outbox_params(events: Sequence[Event]) -> dict[str, list[Any]]:
-    """OUTBOX_CTE's event arrays (in order: the messages keep it)."""
-    return {
-        "event_ids": [event.id for event in events],
-        "event_types": [event.type.value for event in events],
-        "event_data": [json.dumps(event.data) for event in events],
-    }
+def outbox_params(events: Sequence[Event]) -> dict[str, str]:
+    """OUTBOX_CTE's events, as JSON rows (in order: the messages keep it)."""
+    rows = ({"event_id": e.id, "event_type": e.type, "data": e.data} for e in events)
+    return {"events": json_rows(rows)}
 
 
 async def queue_deliveries(
