@@ -85,8 +85,8 @@ def json_rows(rows: Iterable[Mapping[str, Any]]) -> str:
     x(column type, ...)` in a statement: ids as their text, numbers and text as they are.
 
     One text parameter rather than an array per column: asyncpg checks every element of an
-    array parameter against the collection ABCs, which cost a spend about 7% of its
-    instructions for its 20-odd one-element arrays (README.md, "Benchmark").
+    array parameter against the collection ABCs; a spend's 20-odd one-element arrays cost
+    0.135 M instructions more than its JSON rows do, of 3.64 M (README.md, "Benchmark").
     """
     return json.dumps(list(rows), default=_uuid_text, separators=(",", ":"))
 
