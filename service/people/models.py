@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 
 from pydantic import field_validator
-from sqlalchemy import String
+from sqlalchemy import Index, String
 from sqlmodel import Field
 
 from service.api.fields import Name, Reference
@@ -30,6 +30,9 @@ class Person(PersonBase, table=True):
     """A budget holder, registered by one agency."""
 
     __tablename__ = "person"
+    # An agency's award names its person by reference: each synced award looks one up
+    # (service.budgets.service.budget_for_award), which scanned every person without it.
+    __table_args__ = (Index("ix_person_reference", "reference"),)
 
     id: Col[uuid.UUID] = uuid_pk()
     registered_by_agency_id: Col[uuid.UUID] = Field(foreign_key="agency.id", index=True)
