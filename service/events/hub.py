@@ -5,8 +5,8 @@ LISTENs on service.events.publish.CHANNEL while anyone in the process subscribes
 each notification out to the subscriptions of its budget. A change committed by any worker
 process, through REST or GraphQL, reaches the subscribers of every process on the same
 database. A process with no subscriber does not LISTEN: every listening process is woken by
-every money movement, which cost about a tenth of the spends per second with two idle
-listening workers (README.md, "Benchmark").
+every money movement, which cost two listening workers about 3% of the spends per second
+(README.md, "Benchmark").
 
 The API a subscription resolver calls (the app keeps the hub in `app.state.budget_events`):
 
