@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -57,6 +56,7 @@ from bench.api import (
     make_budgets,
     register_partner,
 )
+from bench.command import run_command
 from bench.cpu import CpuMeter, machine_load_of_others
 from bench.database import (
     DEFAULT_SERVER,
@@ -65,7 +65,6 @@ from bench.database import (
     maintenance_url,
     with_database,
 )
-from bench.errors import BenchError
 from bench.history import check_ledger, history_engine, seed_history
 from bench.load import (
     Measured,
@@ -356,24 +355,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     server_url = os.environ.get("DATABASE_URL") or DEFAULT_SERVER
     outcome = Outcome(budgets=args.budgets, connections=args.connections, seconds=args.seconds)
-    work_dir = Path(tempfile.mkdtemp(prefix="onebudget-bench-"))
-    try:
+
+    def body(work_dir: Path) -> int:
         require_tools()
         if args.profile:
             profile.require_py_spy()
         asyncio.run(run(args, server_url, work_dir, outcome))
         print_table(outcome)
-        if not outcome.sound:
-            return 1
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    except BenchError as exc:
-        say(f"bench failed: {exc}")
-        return 1
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    return 0
+        return 0 if outcome.sound else 1
+
+    return run_command("onebudget-bench-", body)
 
 
 if __name__ == "__main__":

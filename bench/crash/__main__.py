@@ -23,16 +23,14 @@ import argparse
 import asyncio
 import contextlib
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.command import run_command
 from bench.crash.cycles import Disruption, Load, Run, run_cycles
 from bench.crash.service import Service
 from bench.database import own_database
-from bench.errors import BenchError
 from bench.progress import say
 from service.database import start_embedded
 
@@ -89,31 +87,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    work_dir = Path(tempfile.mkdtemp(prefix="onebudget-crash-"))
-    try:
-        runs = asyncio.run(run(args, work_dir))
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    except BenchError as exc:
-        say(f"crash test failed: {exc}")
-        return 1
-    finally:
-        private = work_dir / "db" / "postgres"
-        if private.exists():
-            from service.database import _import_pgserver
 
-            with contextlib.suppress(Exception):
-                _import_pgserver().get_server(private).cleanup()
-        shutil.rmtree(work_dir, ignore_errors=True)
-    say("")
-    for finished in runs:
-        say(finished.totals())
-    violations = [f"{r.name}, {v}" for r in runs for v in r.violations]
-    for violation in violations:
-        say(f"VIOLATION: {violation}")
-    say("no violations" if not violations else f"{len(violations)} violation(s)")
-    return 1 if violations else 0
+    def body(work_dir: Path) -> int:
+        runs = asyncio.run(run(args, work_dir))
+        say("")
+        for finished in runs:
+            say(finished.totals())
+        violations = [f"{r.name}, {v}" for r in runs for v in r.violations]
+        for violation in violations:
+            say(f"VIOLATION: {violation}")
+        say("no violations" if not violations else f"{len(violations)} violation(s)")
+        return 1 if violations else 0
+
+    return run_command(
+        "onebudget-crash-", body, failure="crash test failed", before_removing=_stop_embedded
+    )
+
+
+def _stop_embedded(work_dir: Path) -> None:
+    """Stop the embedded PostgreSQL a run left in the work directory, if any."""
+    private = work_dir / "db" / "postgres"
+    if private.exists():
+        from service.database import _import_pgserver
+
+        with contextlib.suppress(Exception):
+            _import_pgserver().get_server(private).cleanup()
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ import os
 import shlex
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -48,6 +47,7 @@ import asyncpg
 import httpx
 
 from bench.api import Api, Partner, bench_references, fetch_token, make_budgets, register_partner
+from bench.command import run_command
 from bench.database import DEFAULT_SERVER, connect_admin, describe_server, own_database
 from bench.errors import BenchError
 from bench.instructions.callgrind import (
@@ -311,17 +311,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     server_url = os.environ.get("DATABASE_URL") or DEFAULT_SERVER
-    work_dir = Path(tempfile.mkdtemp(prefix="onebudget-instr-"))
-    try:
+
+    def body(work_dir: Path) -> int:
         require_callgrind()
         require_wrk()
         asyncio.run(run(args, server_url, work_dir))
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    except BenchError as exc:
-        say(f"bench failed: {exc}")
-        return 1
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    return 0
+        return 0
+
+    return run_command("onebudget-instr-", body)

@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import os
 import shlex
-import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -51,6 +50,7 @@ import httpx
 from adapters.sandbox import RunningSandbox, running_sandboxes
 from bench import profile
 from bench.api import Api, Partner, fetch_token, register_partner
+from bench.command import run_command
 from bench.cpu import machine_load_of_others
 from bench.database import (
     DEFAULT_SERVER,
@@ -243,20 +243,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         events=args.events,
         budgets=args.budgets,
     )
-    work_dir = Path(tempfile.mkdtemp(prefix="onebudget-syncbench-"))
-    try:
+
+    def body(work_dir: Path) -> int:
         if args.profile:
             profile.require_py_spy()
         asyncio.run(run(args, server_url, work_dir, outcome))
         print_table(outcome)
-        if not outcome.sound:
-            return 1
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    except BenchError as exc:
-        say(f"bench failed: {exc}")
-        return 1
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    return 0
+        return 0 if outcome.sound else 1
+
+    return run_command("onebudget-syncbench-", body)
