@@ -1,9 +1,11 @@
 """The bench's own databases on the PostgreSQL server DATABASE_URL names: made fresh, and
 dropped at the end whatever happens (an error, Ctrl-C)."""
 
+import argparse
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -11,6 +13,28 @@ from sqlalchemy.engine import make_url
 from bench.errors import BenchError
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+OutcomeT = TypeVar("OutcomeT")
+
+
+class RunOnDatabase(Generic[OutcomeT]):
+    """One bench run on a database of its own: its options, the server and database, its
+    work directory, and the outcome it fills in."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        server_url: str,
+        database: str,
+        work_dir: Path,
+        outcome: OutcomeT,
+    ) -> None:
+        self.args = args
+        self.server_url = server_url
+        self.database = database
+        self.url = with_database(server_url, database)
+        self.work_dir = work_dir
+        self.outcome = outcome
 
 
 def with_database(url: str, name: str) -> str:

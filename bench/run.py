@@ -60,10 +60,10 @@ from bench.command import run_command
 from bench.cpu import CpuMeter, machine_load_of_others
 from bench.database import (
     DEFAULT_SERVER,
+    RunOnDatabase,
     connect_admin,
     describe_server,
     maintenance_url,
-    with_database,
 )
 from bench.history import check_ledger, history_engine, seed_history
 from bench.load import (
@@ -115,7 +115,7 @@ def describe(result: Measured, unit: str) -> None:
         say(f"        {result.cpu.describe()}")
 
 
-class Run:
+class Run(RunOnDatabase[Outcome]):
     """One benchmark run on its own database: the server, the partner, and the phases."""
 
     def __init__(
@@ -126,12 +126,7 @@ class Run:
         work_dir: Path,
         outcome: Outcome,
     ) -> None:
-        self.args = args
-        self.server_url = server_url
-        self.database = database
-        self.url = with_database(server_url, database)
-        self.work_dir = work_dir
-        self.outcome = outcome
+        super().__init__(args, server_url, database, work_dir, outcome)
         self.ceiling_pids: list[int] = []  # ceiling.sh processes, to drop what they leave
         self.answered = 0  # 201s, warm-ups included, for the ledger check
         self.spend_runs = 0

@@ -54,10 +54,10 @@ from bench.command import run_command
 from bench.cpu import machine_load_of_others
 from bench.database import (
     DEFAULT_SERVER,
+    RunOnDatabase,
     connect_admin,
     describe_server,
     own_database,
-    with_database,
 )
 from bench.errors import BenchError
 from bench.history import check_ledger, history_engine
@@ -81,7 +81,7 @@ CONCURRENCY = 16  # API calls at once during the set-up
 CLEAR_CURSOR = "UPDATE agency_connection SET cursor = NULL WHERE agency_id = $1"
 
 
-class Run:
+class Run(RunOnDatabase[Outcome]):
     """One run on its own database."""
 
     def __init__(
@@ -92,12 +92,7 @@ class Run:
         work_dir: Path,
         outcome: Outcome,
     ) -> None:
-        self.args = args
-        self.server_url = server_url
-        self.database = database
-        self.url = with_database(server_url, database)
-        self.work_dir = work_dir
-        self.outcome = outcome
+        super().__init__(args, server_url, database, work_dir, outcome)
         self.env = production_environment(self.url, work_dir, settings=LOOPBACK_ALLOWED)
 
     async def set_up(
