@@ -84,17 +84,6 @@ CLEAR_CURSOR = "UPDATE agency_connection SET cursor = NULL WHERE agency_id = $1"
 class Run(RunOnDatabase[Outcome]):
     """One run on its own database."""
 
-    def __init__(
-        self,
-        args: argparse.Namespace,
-        server_url: str,
-        database: str,
-        work_dir: Path,
-        outcome: Outcome,
-    ) -> None:
-        super().__init__(args, server_url, database, work_dir, outcome)
-        self.env = production_environment(self.url, work_dir, settings=LOOPBACK_ALLOWED)
-
     async def set_up(
         self, sandbox: RunningSandbox, receiver: Receiver
     ) -> tuple[Partner, Truth, int]:
@@ -166,7 +155,7 @@ class Run(RunOnDatabase[Outcome]):
             monitor = await connect_admin(self.server_url)
             probe = await asyncpg.connect(self.url)
             commands = Commands(
-                env=self.env,
+                env=production_environment(self.url, self.work_dir, settings=LOOPBACK_ALLOWED),
                 work_dir=self.work_dir,
                 probe=probe,
                 monitor=monitor,
