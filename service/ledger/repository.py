@@ -388,6 +388,7 @@ def batch_params(
             }
             for account_id, c in deltas.items()
         ),
+        # Not a parameter: post_batch checks the statement updated this many accounts.
         "accounts_counted": len(deltas),
         **NO_EVENTS,
     }

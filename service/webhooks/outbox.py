@@ -45,8 +45,6 @@ OUTBOX_CTE = """
 # A select-list column of the same statement: the endpoints it wrote messages for.
 OUTBOX_COLUMN = "ARRAY(SELECT DISTINCT endpoint_id FROM outboxed) AS webhook_endpoints"
 
-NO_EVENTS: dict[str, str] = {"events": "[]"}
-
 _PUBLISH = Statement.of(text(f"WITH {OUTBOX_CTE} SELECT {OUTBOX_COLUMN}"))
 
 # The job that delivers one endpoint's messages of one budget, in order.
@@ -57,6 +55,9 @@ def outbox_params(events: Sequence[Event]) -> dict[str, str]:
     """OUTBOX_CTE's events, as JSON rows (in order: the messages keep it)."""
     rows = ({"event_id": e.id, "event_type": e.type, "data": e.data} for e in events)
     return {"events": json_rows(rows)}
+
+
+NO_EVENTS = outbox_params(())
 
 
 async def queue_deliveries(
