@@ -2,8 +2,6 @@
 people with council-led budgets every agency funds, no money yet, and each agency
 connected to its sandbox (credentials in mode-0600 files)."""
 
-import json
-import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.demo import write_secret
 from adapters.sandbox import RunningSandbox
 from service.agencies.service import create_agency
 from service.allocations.models import Allocation
@@ -79,8 +78,7 @@ class SyncWorld:
 def write_credentials(folder: Path, kind: str, values: dict[str, str]) -> Path:
     """A secrets file only its owner reads."""
     path = folder / f"{kind}-credentials.json"
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
-        json.dump(values, file)
+    write_secret(path, values)
     return path
 
 
