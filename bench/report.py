@@ -7,7 +7,15 @@ from datetime import date
 from bench.history import Check
 from bench.load import Measured
 
-CASES = {"spread": "spread, {budgets:,} budgets", "hot": "hot, one budget"}
+# The spread case's spends through the service's code without HTTP (bench/direct.py).
+WITHOUT_HTTP = "spread, no HTTP"
+CASES = {
+    "spread": "spread, {budgets:,} budgets",
+    WITHOUT_HTTP: "  the same, no HTTP *",
+    "hot": "hot, one budget",
+}
+# The ceiling each case is held against.
+CEILING_OF = {WITHOUT_HTTP: "spread"}
 
 
 @dataclass
@@ -46,7 +54,8 @@ def _spend_rows(outcome: Outcome) -> None:
         f"{'':<26}{'spends/s':>9}{'tx/s':>9}{'ceiling':>10}{'ms':>8}{'ms':>8}{'':>9}{'errors':>8}"
     )
     for case, title in CASES.items():
-        service, ceiling = outcome.service.get(case), outcome.ceiling.get(case)
+        service = outcome.service.get(case)
+        ceiling = outcome.ceiling.get(CEILING_OF.get(case, case))
         if service is None:
             continue
         label = title.format(budgets=outcome.budgets)
@@ -57,6 +66,11 @@ def _spend_rows(outcome: Outcome) -> None:
         print(
             f"{label:<26}{service.rate:>9,.0f}{ceiling_rate:>9}{ratio:>10}{_ms(p50):>8}"
             f"{_ms(p99):>8}{sum(service.unexpected.values()):>9,}{service.socket_errors:>8,}"
+        )
+    if WITHOUT_HTTP in outcome.service:
+        print(
+            "* the service's spend code and SQL in one process (bench/direct.py), no HTTP:"
+            " its cpu is the server column"
         )
     if outcome.profiled is not None:
         print("+ py-spy sampled the server meanwhile (--profile), which slows it a little")

@@ -17,6 +17,9 @@ Ctrl-C. It takes about two minutes with the defaults and needs wrk and pgbench.
    personal care) on 16 connections, 2 threads: "spread", a random budget of the 1,000 per
    request; "hot", all on one budget. A warm-up run first (not counted). Every answer that
    is not 201 is counted by status, and every socket error; the table shows them.
+   During "spread", the same spends also run through the service's own code without HTTP
+   (bench/direct.py: one process, as many tasks as connections, the same budgets): the
+   difference is what uvicorn, the middleware, FastAPI and the token check cost.
 3. The ceiling: ceiling/ceiling.sh (pgbench running a naive correct double-entry transfer;
    the fixed reference, unchanged) on the same server, 16 connections, over the same
    number of budgets, then over one. The ratio service/ceiling is the headline.
@@ -36,6 +39,7 @@ phase and writes a profile to a directory it prints (bench/profile.py).
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import sys
 import tempfile
@@ -65,6 +69,8 @@ from bench.database import (
     describe_server,
     maintenance_url,
 )
+from bench.direct import RESULT as DIRECT_RESULT
+from bench.errors import BenchError
 from bench.history import check_ledger, history_engine, seed_history
 from bench.load import (
     Measured,
@@ -72,10 +78,11 @@ from bench.load import (
     ceiling_database,
     require_tools,
     run_ceiling,
+    run_load,
     run_wrk,
 )
 from bench.progress import say
-from bench.report import Outcome, print_table
+from bench.report import WITHOUT_HTTP, Outcome, print_table
 from bench.server import Server, start_server
 from service.api.fields import MAX_AMOUNT
 
@@ -167,6 +174,8 @@ class Run(RunOnDatabase[Outcome]):
             # drifts, and the ratio of the two is the headline.
             for case, ids_of_case in budgets.items():
                 await self.spends(server, partner, meter, monitor, case, ids_of_case)
+                if case == "spread":
+                    await self.without_http(partner, monitor)
                 await self.ceiling(meter, monitor, case, len(ids_of_case))
             await self.balance_reads(server, partner, ids[-2], ids[-1])
             engine = history_engine(self.url)
@@ -239,6 +248,45 @@ class Run(RunOnDatabase[Outcome]):
         describe(result, "spends/s")
         if profiling is not None:
             profile.report(await profiling, args.profile_format)
+
+    async def without_http(self, partner: Partner, monitor: Any) -> None:
+        """The spread case's spends through the service's code alone (bench/direct.py)."""
+        args = self.args
+        started = self.work_dir / "direct-started"
+        command = [
+            *(sys.executable, "-m", "bench.direct", self.url),
+            *("--client-id", partner.client_id),
+            *("--budgets-file", str(self.work_dir / "spread-budgets.txt")),
+            *("--connections", str(args.connections)),
+            *("--seconds", str(args.seconds), "--warmup", str(args.warmup)),
+            *("--started", str(started)),
+        ]
+        label = "service spread, no HTTP"
+        say(f"measure: {label}, {args.seconds} s, {args.connections} tasks in one process")
+        code, output, cpu = await run_load(
+            command,
+            env=os.environ,
+            # The meter starts with the timed window (not at imports and warm-up), and counts
+            # the process as the "server": there is no load generator apart from it.
+            load_pid=lambda pid: pid if started.exists() else None,
+            watch=lambda pid: Watch(
+                CpuMeter(pid, monitor), monitor, self.database, label, args.seconds
+            ),
+        )
+        found = [line for line in output.splitlines() if line.startswith(f"{DIRECT_RESULT} ")]
+        if code != 0 or not found:
+            raise BenchError(f"bench.direct failed (exit {code}):\n{output[-3000:]}")
+        counted = json.loads(found[-1].split(" ", 1)[1])
+        self.answered += counted["committed"]
+        result = Measured(
+            name=label,
+            rate=counted["spends"] / counted["seconds"],
+            answered=counted["spends"],
+            latency_ms=(counted["p50_ms"], counted["p99_ms"]),
+            cpu=cpu,
+        )
+        self.outcome.service[WITHOUT_HTTP] = result
+        describe(result, "spends/s")
 
     async def ceiling(self, meter: CpuMeter, monitor: Any, case: str, budgets: int) -> None:
         """ceiling.sh on the same server, as many budgets as the service case had."""
