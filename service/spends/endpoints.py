@@ -42,7 +42,7 @@ router = APIRouter(tags=["spends"])
 
 
 # Only for work under answer_kept, whose first statement checks the client (kept_write).
-SpendsWriteKept = Annotated[KeptWrite, Depends(kept_write("spends:write"))]
+SpendsWriteKept = Annotated[KeptWrite, Depends(kept_write("spends:write"), scope="function")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,6 @@ async def post_spend(
     budget_id: uuid.UUID,
     body: SpendIn,
     request: Request,
-    session: SessionDep,
     write: SpendsWriteKept,
 ) -> Response:
     """Pay for something from the budget (lead agency); the answer explains the split."""
@@ -95,7 +94,7 @@ async def post_spend(
     async def work(new_id: uuid.UUID, keeper: Keeper) -> None:
         split = [SplitLine(line.stream_id, line.amount) for line in body.split or ()] or None
         await record_spend(
-            session,
+            write.session,
             write.caller,
             spend_id=new_id,
             budget_id=budget_id,
@@ -199,7 +198,6 @@ async def post_commitment_new(
     budget_id: uuid.UUID,
     body: CommitmentIn,
     request: Request,
-    session: SessionDep,
     write: SpendsWriteKept,
 ) -> Response:
     """Hold money for booked support (lead agency) until you post it, void it, or it expires."""
@@ -207,7 +205,7 @@ async def post_commitment_new(
 
     async def work(new_id: uuid.UUID, keeper: Keeper) -> None:
         await record_commitment(
-            session,
+            write.session,
             write.caller,
             commitment_id=new_id,
             budget_id=budget_id,
