@@ -143,7 +143,11 @@ async def spend_without_http(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.direct", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.direct",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("url", help="the bench database (postgresql://...)")
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--budgets-file", type=Path, required=True, help="a budget id a line")
