@@ -203,7 +203,7 @@ class Run(RunOnDatabase[Outcome]):
     ) -> None:
         """A warm-up, then the timed wrk run (profiled, if asked, when spread)."""
         args = self.args
-        budgets_file = self.work_dir / f"{case}-budgets.txt"
+        budgets_file = self.budgets_file(case)
         budgets_file.write_text("\n".join(budget_ids) + "\n")
         url = server.base_url
         token = await self.token(server, partner)
@@ -249,6 +249,10 @@ class Run(RunOnDatabase[Outcome]):
         if profiling is not None:
             profile.report(await profiling, args.profile_format)
 
+    def budgets_file(self, case: str) -> Path:
+        """Where a case's budget ids are, one a line (wrk's requests.lua and bench.direct)."""
+        return self.work_dir / f"{case}-budgets.txt"
+
     async def without_http(self, partner: Partner, monitor: Any) -> None:
         """The spread case's spends through the service's code alone (bench/direct.py)."""
         args = self.args
@@ -256,12 +260,12 @@ class Run(RunOnDatabase[Outcome]):
         command = [
             *(sys.executable, "-m", "bench.direct", self.url),
             *("--client-id", partner.client_id),
-            *("--budgets-file", str(self.work_dir / "spread-budgets.txt")),
+            *("--budgets-file", str(self.budgets_file("spread"))),
             *("--connections", str(args.connections)),
             *("--seconds", str(args.seconds), "--warmup", str(args.warmup)),
             *("--started", str(started)),
         ]
-        label = "service spread, no HTTP"
+        label = f"service {WITHOUT_HTTP}"
         say(f"measure: {label}, {args.seconds} s, {args.connections} tasks in one process")
         code, output, cpu = await run_load(
             command,
