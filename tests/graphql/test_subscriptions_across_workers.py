@@ -25,6 +25,7 @@ from tests.world import World, make_world, spend_body
 WORKERS = 2
 MOST_SPENDS = 60  # new connections until both workers served one; the kernel picks each time
 AT_ONCE = 4  # connections opened together, so both workers race to accept them
+QUIET_SECONDS = 1.0  # no update for this long: the subscriber has shown every spend
 
 
 @pytest.fixture
@@ -69,6 +70,17 @@ async def _until_spent(websocket: Any, amount: int) -> None:
             pass
 
 
+async def _then_quiet(websocket: Any, amount: int) -> None:
+    """Any updates still on their way (spends made at once may each wake the subscriber after
+    the last was shown) show `amount` spent too; then none comes for a while."""
+    while True:
+        try:
+            data = await asyncio.wait_for(next_data(websocket), QUIET_SECONDS)
+        except TimeoutError:
+            return
+        assert data["budgetUpdated"]["totals"]["spent"] == amount, data
+
+
 async def test_every_spend_through_either_worker_reaches_the_subscriber(
     partners: PartnerFactory, server: Server
 ) -> None:
@@ -88,6 +100,7 @@ async def test_every_spend_through_either_worker_reaches_the_subscriber(
             served_by.extend(await asyncio.gather(*spends))
             await _until_spent(websocket, 100 * len(served_by))
 
+        await _then_quiet(websocket, 100 * len(served_by))
         assert set(served_by) == set(server.worker_pids()), served_by
         assert listening_on in served_by and len(set(served_by)) == WORKERS
         # A graceful stop (SIGTERM) closes the open websocket rather than waiting on it.
